@@ -1,0 +1,150 @@
+// Package cli is the command line of dist: the Kong command tree, human and JSON output, and the
+// mapping of every failure to a documented exit code (see exitcode.go).
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// Version is stamped at build time: -ldflags "-X dist/cli.Version=1.2.3".
+var Version = "dev"
+
+// CLI is the root of the command tree.
+type CLI struct {
+	Globals
+
+	Daemon  DaemonCmd  `cmd:"" help:"Run the dist daemon (controller, relay and/or client) until SIGINT or SIGTERM."`
+	Push    PushCmd    `cmd:"" help:"Distribute a file (http(s) URL or local path) to hosts."`
+	Ls      LsCmd      `cmd:"" help:"List distributions, newest first."`
+	Show    ShowCmd    `cmd:"" help:"Show one distribution and each host's part in it."`
+	Hosts   HostsCmd   `cmd:"" help:"List the hosts known to the controller."`
+	Version VersionCmd `cmd:"" help:"Print the version of dist."`
+	Demo    DemoCmd    `cmd:"" help:"Run a whole distribution on this machine: origin, controller, relays and clients."`
+}
+
+// BeforeResolve loads config files just before kong applies resolvers, when --config and
+// DIST_CONFIG are known.
+func (c *CLI) BeforeResolve(k *kong.Kong, ctx *kong.Context) error {
+	return addConfigResolvers(k, ctx)
+}
+
+// Main runs dist with the process's streams and returns the exit status.
+func Main(args []string) int { return Run(args, os.Stdout, os.Stderr) }
+
+// Run parses args, runs the command and returns the exit status. The context commands see is
+// cancelled on SIGINT or SIGTERM; a second signal kills the process the default way.
+func Run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return run(ctx, args, stdout, stderr)
+}
+
+// kongExit carries an exit status requested by kong (after --help) out of the parser.
+type kongExit int
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	var c CLI
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			code = int(e)
+		}
+	}()
+	fail := func(err error) int {
+		msg, code, apiCode := describe(err, c.Controller)
+		if ctx.Err() != nil && code != ExitInterrupted {
+			// Whatever failed after a signal failed because of it.
+			msg, code, apiCode = "interrupted", ExitInterrupted, ""
+		}
+		// A parse error may leave --json unparsed: look at the words themselves.
+		asJSON := c.JSON || wantsJSON(args)
+		printError(stderr, asJSON, useColor(c.Color, streamIsTerminal(stderr), os.Getenv), msg, code, apiCode)
+		return code
+	}
+
+	parser, err := NewParser(&c, stdout, stderr)
+	if err != nil {
+		return fail(err)
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		return fail(err)
+	}
+	c.setup(ctx, stdout, stderr, explicitFlags(kctx))
+	if err := kctx.Run(); err != nil {
+		return fail(err)
+	}
+	return ExitOK
+}
+
+// NewParser builds the kong parser over c; the man page generator uses it too.
+func NewParser(c *CLI, stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(c,
+		kong.Name("dist"),
+		kong.Description("Distribute big files from one origin to many hosts: BitTorrent carries the bulk, "+
+			"HTTP fills the gaps, a controller keeps the origin's load inside hard limits."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(kongExit(code)) }),
+		kong.Vars{
+			"socket":       DefaultSocket(),
+			"data_dir":     DefaultDataDir(),
+			"hostname":     hostname(),
+			"config_files": strings.Join(DefaultConfigFiles(), ", "),
+		},
+		kong.Configuration(loadConfig),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Bind(&c.Globals),
+	)
+}
+
+// explicitFlags collects the long names of flags set on the command line, by a config file (kong
+// records both in the parse path) or by their environment variable.
+func explicitFlags(kctx *kong.Context) map[string]bool {
+	set := map[string]bool{}
+	for _, p := range kctx.Path {
+		if p.Flag != nil {
+			set[p.Flag.Name] = true
+		}
+	}
+	for _, p := range kctx.Path {
+		node := p.Node()
+		if node == nil {
+			continue
+		}
+		for _, f := range node.Flags {
+			for _, env := range f.Envs {
+				if _, ok := os.LookupEnv(env); ok {
+					set[f.Name] = true
+				}
+			}
+		}
+	}
+	return set
+}
+
+// wantsJSON reports whether --json appears among the flags of args.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "--json=true", "--json=1":
+			return true
+		}
+	}
+	return false
+}

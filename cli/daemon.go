@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"dist/core/api"
+	"dist/daemon"
+)
+
+// DaemonCmd runs the long-lived process every host runs. Each flag also reads DIST_<NAME>.
+type DaemonCmd struct {
+	Role       []string          `help:"Roles to hold, comma separated: ${enum}." required:"" enum:"controller,relay,client" env:"DIST_ROLE" placeholder:"ROLE"`
+	Listen     string            `help:"HTTP listen address for the controller API and content (default: ${default})." default:":7700" env:"DIST_LISTEN" placeholder:"ADDR"`
+	Advertise  string            `help:"Base URL other hosts use to reach this daemon's HTTP (default: derived from --listen)." env:"DIST_ADVERTISE" placeholder:"URL"`
+	BTListen   string            `name:"bt-listen" help:"BitTorrent listen address (default: ${default})." default:":6881" env:"DIST_BT_LISTEN" placeholder:"ADDR"`
+	Data       string            `help:"Data directory: database, partial and finished files, LocalAPI socket (default: ${default})." default:"${data_dir}" env:"DIST_DATA" type:"path" placeholder:"DIR"`
+	Name       string            `help:"Host name reported to the controller (default: ${default})." default:"${hostname}" env:"DIST_NAME" placeholder:"NAME"`
+	Label      map[string]string `help:"Host label used by selectors, repeatable (env: k=v;k=v)." env:"DIST_LABEL" placeholder:"KEY=VALUE"`
+	AdminToken string            `help:"Controller role: token accepted from operators and scripts." env:"DIST_ADMIN_TOKEN" placeholder:"TOKEN"`
+	HostToken  string            `help:"Controller role: token accepted from daemons (default: --token)." env:"DIST_HOST_TOKEN" placeholder:"TOKEN"`
+	ReadyFile  string            `help:"Write {http_url,bt_addr,socket} as JSON here once serving." env:"DIST_READY_FILE" hidden:""`
+	LogLevel   string            `help:"Log level: ${enum} (default: ${default})." enum:"debug,info,warn,error" default:"info" env:"DIST_LOG_LEVEL" placeholder:"LEVEL"`
+}
+
+// Run starts the daemon and blocks until SIGINT/SIGTERM; a stop by signal is a clean exit.
+func (c *DaemonCmd) Run(g *Globals) error {
+	cfg, err := c.config(g)
+	if err != nil {
+		return err
+	}
+	ctx := g.Context()
+	err = daemon.Run(ctx, cfg)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	return nil
+}
+
+// config turns flags into daemon.Config. Empty fields are left for the daemon to default.
+func (c *DaemonCmd) config(g *Globals) (daemon.Config, error) {
+	var roles []string
+	for _, r := range c.Role {
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	if len(roles) == 0 {
+		return daemon.Config{}, usageError{errors.New("--role needs at least one of controller, relay, client")}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return daemon.Config{}, usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	cfg := daemon.Config{
+		Roles:      roles,
+		Listen:     c.Listen,
+		Advertise:  c.Advertise,
+		BTListen:   c.BTListen,
+		Data:       c.Data,
+		Token:      g.Token,
+		AdminToken: c.AdminToken,
+		HostToken:  c.HostToken,
+		Name:       c.Name,
+		Labels:     c.Label,
+		ReadyFile:  c.ReadyFile,
+		Logger:     slog.New(slog.NewTextHandler(g.Err, &slog.HandlerOptions{Level: level})),
+	}
+	// A controller talks to itself unless told otherwise; other roles need one, and the default
+	// URL is as good a guess as any.
+	if g.IsSet("controller") || !slices.Contains(roles, api.RoleController) {
+		cfg.Controller = g.Controller
+	}
+	// The daemon puts its socket in its data directory; the global default only fits the default
+	// data directory.
+	if g.IsSet("socket") {
+		cfg.Socket = g.Socket
+	}
+	return cfg, nil
+}

@@ -1,0 +1,320 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"dist/core/api"
+	"dist/core/content"
+	"dist/fixtures/cluster"
+	"dist/fixtures/origin"
+)
+
+// DemoCmd runs a whole distribution on this machine: an HTTP origin with a generated file, a
+// controller, relays and clients as real daemon processes on loopback.
+type DemoCmd struct {
+	Clients    int           `default:"6" help:"Number of client daemons."`
+	Relays     int           `default:"1" help:"Number of relay daemons."`
+	Size       string        `default:"256MiB" help:"Size of the generated file (e.g. 64MiB, 1GiB)."`
+	OriginRate string        `help:"Cap the origin's total upload rate (e.g. 20MiB), to watch a slow origin." placeholder:"RATE"`
+	Dir        string        `help:"Work directory (default: a new temporary directory, removed afterwards)." type:"path"`
+	Keep       bool          `help:"Keep the work directory and its logs."`
+	Timeout    time.Duration `default:"10m" help:"Give up after this long."`
+}
+
+// DemoResult is the demo's summary; its JSON field names are documented and stable.
+type DemoResult struct {
+	DistID          string  `json:"dist_id"`
+	State           string  `json:"state"`
+	Clients         int     `json:"clients"`
+	Relays          int     `json:"relays"`
+	Verified        int     `json:"verified"`
+	FileBytes       int64   `json:"file_bytes"`
+	OriginBytes     int64   `json:"origin_bytes"`
+	OriginRatio     float64 `json:"origin_ratio"`
+	BytesBT         int64   `json:"bytes_bt"`
+	BytesHTTP       int64   `json:"bytes_http"`
+	BytesHTTPRelay  int64   `json:"bytes_http_relay"`
+	BytesHTTPOrigin int64   `json:"bytes_http_origin"`
+	MakespanMs      int64   `json:"makespan_ms"`
+	TTFBMs          int64   `json:"ttfb_ms"`
+	Dir             string  `json:"dir,omitempty"`
+}
+
+// Run runs the demo and prints its summary.
+func (c *DemoCmd) Run(g *Globals) error {
+	size, err := parseSize(c.Size)
+	if err != nil || size <= 0 {
+		return usageError{fmt.Errorf("--size %q: give a positive size such as 256MiB", c.Size)}
+	}
+	var rate int64
+	if c.OriginRate != "" {
+		if rate, err = parseSize(strings.TrimSuffix(c.OriginRate, "/s")); err != nil || rate <= 0 {
+			return usageError{fmt.Errorf("--origin-rate %q: give a rate such as 20MiB", c.OriginRate)}
+		}
+	}
+	if c.Clients < 1 || c.Relays < 1 {
+		return usageError{errors.New("--clients and --relays must be at least 1")}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	progress := io.Discard
+	if !g.Quiet && streamIsTerminal(g.Err) {
+		progress = g.Err
+	} else if !g.Quiet && !g.JSON {
+		progress = g.Out
+	}
+	res, err := RunDemo(ctx, DemoOptions{
+		Clients: c.Clients, Relays: c.Relays, Size: size, OriginRate: rate,
+		Dir: c.Dir, Keep: c.Keep, Live: streamIsTerminal(g.Err) && !g.Quiet,
+	}, progress)
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		enc := json.NewEncoder(g.Out)
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printDemo(g.Out, res)
+	}
+	if res.Verified != res.Clients {
+		return exitError{code: ExitPartial, err: fmt.Errorf("demo: %d of %d copies verified", res.Verified, res.Clients)}
+	}
+	return nil
+}
+
+// DemoOptions shape one demo run.
+type DemoOptions struct {
+	Bin        string // dist binary; default: this executable
+	Clients    int
+	Relays     int
+	Size       int64
+	OriginRate int64
+	Dir        string
+	Keep       bool
+	Live       bool // redraw progress in place (a terminal)
+}
+
+// RunDemo starts an origin and a fleet, pushes the file to every client, waits, and verifies each copy.
+func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult, error) {
+	var res DemoResult
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "dist-demo-")
+		if err != nil {
+			return res, fmt.Errorf("demo directory: %w", err)
+		}
+		dir = d
+	}
+	if o.Keep {
+		res.Dir = dir
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	bin := o.Bin
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return res, fmt.Errorf("find the dist binary: %w", err)
+		}
+		bin = exe
+	}
+	fmt.Fprintf(progress, "generating %s test file\n", humanBytes(o.Size))
+	file := filepath.Join(dir, "origin", "demo.img")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return res, fmt.Errorf("demo directory: %w", err)
+	}
+	sum, err := origin.Generate(file, o.Size, 1)
+	if err != nil {
+		return res, fmt.Errorf("generate test file: %w", err)
+	}
+	org, err := origin.Start(origin.Options{File: file, Rate: o.OriginRate})
+	if err != nil {
+		return res, fmt.Errorf("start origin: %w", err)
+	}
+	defer org.Close()
+
+	cl := cluster.New(bin, filepath.Join(dir, "hosts"))
+	defer cl.Close()
+	fmt.Fprintf(progress, "starting controller, %d relay(s), %d client(s)\n", o.Relays, o.Clients)
+	if _, err := cl.StartController(ctx, "controller"); err != nil {
+		return res, err
+	}
+	type started struct {
+		p   *cluster.Proc
+		err error
+	}
+	ch := make(chan started)
+	names := []string{}
+	for i := 1; i <= o.Relays; i++ {
+		names = append(names, fmt.Sprintf("relay-%d", i))
+	}
+	for i := 1; i <= o.Clients; i++ {
+		names = append(names, fmt.Sprintf("client-%d", i))
+	}
+	for _, n := range names {
+		role := api.RoleClient
+		if strings.HasPrefix(n, "relay") {
+			role = api.RoleRelay
+		}
+		go func() {
+			p, err := cl.Start(ctx, n, []string{role}, map[string]string{"site": "demo"})
+			ch <- started{p, err}
+		}()
+	}
+	var startErr error
+	for range names {
+		if s := <-ch; s.err != nil && startErr == nil {
+			startErr = s.err
+		}
+	}
+	if startErr != nil {
+		return res, startErr
+	}
+	if err := cl.WaitHosts(ctx, len(names)+1); err != nil {
+		return res, err
+	}
+	client := cl.API()
+	t0 := time.Now()
+	d, err := client.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"all"}, SHA256: sum})
+	if err != nil {
+		return res, fmt.Errorf("push: %w", err)
+	}
+	res.DistID = d.ID
+	fmt.Fprintf(progress, "pushed %s as distribution %s\n", org.URL(), d.ID)
+
+	view := newDemoView(progress, o.Live)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		d, err = client.Distribution(ctx, d.ID)
+		if err == nil {
+			view.draw(d, time.Since(t0), org.Stats().BytesServed)
+			if isFinal(d.State) {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("demo did not finish: %w (logs: %s)", ctx.Err(), dir)
+		case <-tick.C:
+		}
+	}
+	view.done()
+
+	res.State = d.State
+	res.Clients = o.Clients
+	res.Relays = o.Relays
+	res.FileBytes = o.Size
+	res.OriginBytes = org.Stats().BytesServed
+	res.OriginRatio = float64(res.OriginBytes) / float64(o.Size)
+	res.BytesBT = d.BytesBT
+	res.BytesHTTPRelay = d.BytesHTTPRelay
+	res.BytesHTTPOrigin = d.BytesHTTPOrigin
+	res.BytesHTTP = d.BytesHTTPRelay + d.BytesHTTPOrigin
+	var ttfb []int64
+	for _, a := range d.Assignments {
+		if a.Role != api.RoleClient {
+			continue
+		}
+		if !a.DoneAt.IsZero() {
+			res.MakespanMs = max(res.MakespanMs, a.DoneAt.Sub(t0).Milliseconds())
+		}
+		if !a.FirstByteAt.IsZero() {
+			ttfb = append(ttfb, a.FirstByteAt.Sub(t0).Milliseconds())
+		}
+	}
+	if len(ttfb) > 0 {
+		slices.Sort(ttfb)
+		res.TTFBMs = ttfb[len(ttfb)/2]
+	}
+	for _, p := range cl.Procs() {
+		if !slices.Contains(p.Roles, api.RoleClient) {
+			continue
+		}
+		got, err := content.SHA256File(ctx, filepath.Join(p.Data, "files", "demo.img"))
+		if err == nil && got == sum {
+			res.Verified++
+		}
+	}
+	return res, nil
+}
+
+func printDemo(w io.Writer, r DemoResult) {
+	fmt.Fprintf(w, "distribution %s: %s\n", r.DistID, r.State)
+	fmt.Fprintf(w, "  copies verified   %d of %d (sha256)\n", r.Verified, r.Clients)
+	fmt.Fprintf(w, "  file              %s\n", humanBytes(r.FileBytes))
+	fmt.Fprintf(w, "  origin served     %s (%.2f× the file)\n", humanBytes(r.OriginBytes), r.OriginRatio)
+	fmt.Fprintf(w, "  clients got       bt %s, http %s\n", humanBytes(r.BytesBT), humanBytes(r.BytesHTTP))
+	fmt.Fprintf(w, "  first byte        %d ms (median)\n", r.TTFBMs)
+	fmt.Fprintf(w, "  last copy done    %d ms after the push\n", r.MakespanMs)
+	if r.Dir != "" {
+		fmt.Fprintf(w, "  kept              %s\n", r.Dir)
+	}
+}
+
+// demoView prints progress: redrawn in place on a terminal, a line every few seconds elsewhere.
+type demoView struct {
+	w     io.Writer
+	live  bool
+	lines int
+	last  time.Time
+}
+
+func newDemoView(w io.Writer, live bool) *demoView { return &demoView{w: w, live: live} }
+
+func (v *demoView) draw(d api.Distribution, since time.Duration, originBytes int64) {
+	if !v.live {
+		if time.Since(v.last) < 2*time.Second {
+			return
+		}
+		v.last = time.Now()
+		pct := 0.0
+		if d.Size > 0 && d.Targets > 0 {
+			pct = 100 * float64(d.Have) / float64(d.Size*int64(d.Targets))
+		}
+		fmt.Fprintf(v.w, "%6.1fs  %-8s %d/%d done  %5.1f%%  origin %s\n", since.Seconds(), d.State, d.Done, d.Targets, pct, humanBytes(originBytes))
+		return
+	}
+	var b strings.Builder
+	if v.lines > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", v.lines)
+	}
+	n := 0
+	fmt.Fprintf(&b, "\x1b[2K%6.1fs  %s  %d/%d done  origin served %s\n", since.Seconds(), d.State, d.Done, d.Targets, humanBytes(originBytes))
+	n++
+	for _, a := range d.Assignments {
+		frac := 0.0
+		if d.Size > 0 {
+			frac = float64(a.Have) / float64(d.Size)
+		}
+		fmt.Fprintf(&b, "\x1b[2K  %-10s %-6s %-11s %s %5.1f%%  bt %-9s http %-9s peers %d\n",
+			a.Host, a.Role, a.State, bar(frac, 24), 100*frac,
+			humanBytes(a.BytesBT), humanBytes(a.BytesHTTPRelay+a.BytesHTTPOrigin), a.Peers)
+		n++
+	}
+	v.lines = n
+	io.WriteString(v.w, b.String())
+}
+
+func (v *demoView) done() {}
+
+func bar(frac float64, width int) string {
+	full := int(frac*float64(width) + 0.5)
+	full = max(0, min(width, full))
+	return "[" + strings.Repeat("#", full) + strings.Repeat(".", width-full) + "]"
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"dist/core/api"
+)
+
+// PushCmd creates a distribution. Per-push choices are tagged config:"-": a shared config file
+// must not give every push the same targets or file name.
+type PushCmd struct {
+	Source    string        `arg:"" help:"http(s) URL of the origin, or a local file (or partition) the local daemon publishes." placeholder:"SOURCE"`
+	To        []string      `help:"Target selectors, repeatable or comma separated: a host name, key=value (a label), or all." required:"" config:"-" placeholder:"SEL"`
+	Dest      string        `help:"Path of the file on the targets (default: <data>/files/<name>)." config:"-" placeholder:"PATH"`
+	Name      string        `help:"File name on the targets (default: last element of SOURCE)." config:"-"`
+	Relays    int           `help:"Number of relays; 0 picks 1-5 % of the targets, at least one." default:"0" placeholder:"N"`
+	SHA256    string        `name:"sha256" help:"Expected whole-file SHA-256 (hex), checked on every target." config:"-" placeholder:"HEX"`
+	PieceSize ByteSize      `help:"BitTorrent piece size, e.g. 4MiB (default: chosen from the file size)." placeholder:"SIZE"`
+	Wait      bool          `help:"Wait until the distribution ends; exit 0 complete, 2 partial, 3 failed or cancelled."`
+	Timeout   time.Duration `help:"With --wait: stop waiting after this long (exit 8; the distribution goes on). 0 waits forever." default:"0" placeholder:"DURATION"`
+}
+
+var hexSHA256 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+// Validate runs at parse time, so these mistakes exit with the usage code.
+func (c *PushCmd) Validate() error {
+	for _, s := range c.To {
+		if strings.TrimSpace(s) == "" {
+			return errors.New("--to: empty selector")
+		}
+	}
+	if c.SHA256 != "" && !hexSHA256.MatchString(c.SHA256) {
+		return errors.New("--sha256: want 64 hex digits")
+	}
+	if c.Relays < 0 {
+		return errors.New("--relays: must not be negative")
+	}
+	if c.PieceSize < 0 {
+		return errors.New("--piece-size: must not be negative")
+	}
+	if c.Timeout < 0 {
+		return errors.New("--timeout: must not be negative")
+	}
+	if c.Timeout > 0 && !c.Wait {
+		return errors.New("--timeout only applies with --wait")
+	}
+	return nil
+}
+
+// Run creates the distribution, then prints its id or waits for its end.
+func (c *PushCmd) Run(g *Globals) error {
+	req := api.CreateDistribution{
+		Source:   c.Source,
+		Name:     c.Name,
+		To:       c.selectors(),
+		Dest:     c.Dest,
+		Relays:   c.Relays,
+		SHA256:   strings.ToLower(c.SHA256),
+		PieceLen: int64(c.PieceSize),
+	}
+	if !isURL(c.Source) {
+		if err := c.publish(g, &req); err != nil {
+			return err
+		}
+	}
+	d, err := g.API().CreateDistribution(g.Context(), req)
+	if api.IsCode(err, api.CodeNoTargets) && len(req.To) > 0 && !strings.Contains(err.Error(), req.To[0]) {
+		// Name the selectors when the controller did not, so the log line says what to fix.
+		return fmt.Errorf("create distribution for --to %s: %w", strings.Join(req.To, ","), err)
+	}
+	if err != nil {
+		return fmt.Errorf("create distribution: %w", err)
+	}
+	if !c.Wait {
+		if g.JSON {
+			return g.PrintJSON(d)
+		}
+		_, err := fmt.Fprintln(g.Out, d.ID)
+		return err
+	}
+	if g.ShowProgress() {
+		// For the person watching; scripts get the id in the final result on stdout.
+		g.Notef("distribution %s created: %d targets", d.ID, d.Targets)
+	}
+	return waitFor(g, d, c.Timeout)
+}
+
+// selectors flattens --to: kong already split on commas; blanks around them are dropped.
+func (c *PushCmd) selectors() []string {
+	out := make([]string, 0, len(c.To))
+	for _, s := range c.To {
+		out = append(out, strings.TrimSpace(s))
+	}
+	return out
+}
+
+// publish asks the local daemon to hash and serve a local file, and fills req from its answer.
+func (c *PushCmd) publish(g *Globals, req *api.CreateDistribution) error {
+	if i := strings.Index(c.Source, "://"); i > 0 && !strings.ContainsAny(c.Source[:i], `/\`) {
+		return exitf(ExitSource, "unsupported source %s: use an http(s) URL or a local path", c.Source)
+	}
+	fi, err := os.Stat(c.Source)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return exitf(ExitSource, "no such file: %s", c.Source)
+	case err != nil:
+		return exitError{code: ExitSource, msg: fmt.Sprintf("cannot read %s: %v", c.Source, unwrapPath(err)), err: err}
+	case fi.IsDir():
+		return exitf(ExitSource, "%s is a directory: push one file", c.Source)
+	}
+	abs, err := filepath.Abs(c.Source)
+	if err != nil {
+		return fmt.Errorf("resolve source path: %w", err)
+	}
+	if g.ShowProgress() {
+		g.Notef("publishing %s (%s) through the local daemon: hashing...", c.Source, humanBytes(fi.Size()))
+	}
+	pub, err := g.Local().Publish(g.Context(), api.Publish{Path: abs, PieceLen: int64(c.PieceSize)})
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", c.Source, &localError{socket: g.Socket, err: err})
+	}
+	req.Source = pub.Source
+	req.Metainfo = pub.Metainfo
+	req.Publisher = pub.Host
+	if req.Name == "" {
+		req.Name = pub.Name
+	}
+	if req.SHA256 == "" {
+		req.SHA256 = pub.SHA256
+	}
+	return nil
+}
+
+// isURL reports whether a source is fetched from an origin rather than published from this host.
+func isURL(s string) bool {
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")
+}
+
+// unwrapPath drops the "stat PATH:" prefix the caller already prints.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

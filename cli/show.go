@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"dist/core/api"
+)
+
+// ShowCmd shows one distribution.
+type ShowCmd struct {
+	ID string `arg:"" help:"Distribution id (as printed by push and ls)."`
+}
+
+// Run prints the details and the assignments table, or the API's JSON object.
+func (c *ShowCmd) Run(g *Globals) error {
+	d, err := g.API().Distribution(g.Context(), c.ID)
+	if err != nil {
+		if statusIsNotFound(err) {
+			return exitError{code: ExitNotFound, msg: "no such distribution: " + c.ID, err: err}
+		}
+		return fmt.Errorf("show distribution %s: %w", c.ID, err)
+	}
+	if g.JSON {
+		return g.PrintJSON(d)
+	}
+	color := g.OutColor()
+	var b strings.Builder
+	field := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%-11s %s\n", k, v)
+		}
+	}
+	field("ID", d.ID)
+	field("Name", d.Name)
+	field("State", paint(color, stateStyle(d.State), d.State))
+	field("Source", d.Source)
+	size := humanBytes(d.Size)
+	if d.PieceLength > 0 {
+		size += fmt.Sprintf(" in pieces of %s", humanBytes(d.PieceLength))
+	}
+	field("Size", size)
+	field("Info hash", d.InfoHash)
+	field("SHA-256", d.SHA256)
+	field("Dest", d.Dest)
+	field("Publisher", d.Publisher)
+	field("Selectors", strings.Join(d.Selectors, ", "))
+	field("Created", formatTime(d.CreatedAt))
+	if !d.EndedAt.IsZero() {
+		field("Ended", fmt.Sprintf("%s (took %s)", formatTime(d.EndedAt), d.EndedAt.Sub(d.CreatedAt).Round(time.Second)))
+	}
+	field("Targets", fmt.Sprintf("%d: %d done, %d failed", d.Targets, d.Done, d.Failed))
+	field("Progress", percent(d))
+	field("Bytes", bySource(d.BytesBT, d.BytesHTTPRelay, d.BytesHTTPOrigin))
+	if _, err := fmt.Fprint(g.Out, b.String()); err != nil {
+		return err
+	}
+	if len(d.Assignments) == 0 {
+		return nil
+	}
+	// Relays first: they feed everyone else.
+	as := slices.Clone(d.Assignments)
+	slices.SortStableFunc(as, func(a, b api.Assignment) int {
+		if a.Role != b.Role {
+			if a.Role == api.RoleRelay {
+				return -1
+			}
+			if b.Role == api.RoleRelay {
+				return 1
+			}
+		}
+		return cmp.Compare(a.Host, b.Host)
+	})
+	fmt.Fprintln(g.Out)
+	t := newTable("HOST", "ROLE", "STATE", "HAVE", "BT", "RELAY", "ORIGIN", "PEERS", "ERROR")
+	for _, a := range as {
+		t.add(a.Host, a.Role, a.State, humanBytes(a.Have), humanBytes(a.BytesBT), humanBytes(a.BytesHTTPRelay),
+			humanBytes(a.BytesHTTPOrigin), strconv.Itoa(a.Peers), a.Error)
+		t.style(2, stateStyle(a.State))
+	}
+	return t.write(g.Out, color)
+}
+
+// statusIsNotFound reports whether the controller said the thing asked for does not exist.
+func statusIsNotFound(err error) bool {
+	var se *api.StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code == api.CodeNotFound || (se.Code == "" && se.Status == 404)
+}

@@ -1,0 +1,194 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// StatusError is a non-2xx answer from a dist server.
+type StatusError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *StatusError) Error() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("server answered %d %s", e.Status, http.StatusText(e.Status))
+}
+
+// UnreachableError means the server could not be reached at all.
+type UnreachableError struct {
+	URL string
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach %s: %v", e.URL, e.Err)
+}
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// IsCode reports whether err is a StatusError with the given code.
+func IsCode(err error, code string) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == code
+}
+
+// Client talks to a dist server (the controller API, or a daemon's LocalAPI) with a bearer token.
+type Client struct {
+	Base  string // e.g. http://127.0.0.1:7700 ; for a unix socket use NewLocal
+	Token string
+	HTTP  *http.Client
+}
+
+// New returns a client for the controller at base.
+func New(base, token string) *Client {
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 0}}
+}
+
+// NewLocal returns a client for the LocalAPI listening on a unix socket.
+func NewLocal(socket string) *Client {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}}
+	return &Client{Base: "http://local", HTTP: &http.Client{Transport: tr}}
+}
+
+// Do sends a JSON request and decodes a JSON answer into out (when out is not nil).
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &UnreachableError{URL: c.Base, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+		}
+		return &StatusError{Status: resp.StatusCode, Code: e.Code, Msg: e.Error}
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// CreateDistribution stores a distribution and answers with it (state pending).
+func (c *Client) CreateDistribution(ctx context.Context, req CreateDistribution) (Distribution, error) {
+	var d Distribution
+	err := c.Do(ctx, http.MethodPost, "/v1/distributions", req, &d)
+	return d, err
+}
+
+// Distributions lists distributions, newest first.
+func (c *Client) Distributions(ctx context.Context) ([]Distribution, error) {
+	var ds []Distribution
+	err := c.Do(ctx, http.MethodGet, "/v1/distributions", nil, &ds)
+	return ds, err
+}
+
+// Distribution returns one distribution with its assignments.
+func (c *Client) Distribution(ctx context.Context, id string) (Distribution, error) {
+	var d Distribution
+	err := c.Do(ctx, http.MethodGet, "/v1/distributions/"+url.PathEscape(id), nil, &d)
+	return d, err
+}
+
+// Hosts lists the hosts known to the controller.
+func (c *Client) Hosts(ctx context.Context) ([]Host, error) {
+	var hs []Host
+	err := c.Do(ctx, http.MethodGet, "/v1/hosts", nil, &hs)
+	return hs, err
+}
+
+// Register announces (or refreshes) a host.
+func (c *Client) Register(ctx context.Context, h Host) error {
+	return c.Do(ctx, http.MethodPost, "/v1/hosts", h, nil)
+}
+
+// Watch long-polls for the host's tasks; it answers at once when version differs from the
+// controller's current one, else when something changes or after the server's poll timeout.
+func (c *Client) Watch(ctx context.Context, host, version string) (Watch, error) {
+	var w Watch
+	q := url.Values{"host": {host}, "version": {version}}
+	err := c.Do(ctx, http.MethodGet, "/v1/watch?"+q.Encode(), nil, &w)
+	return w, err
+}
+
+// Report sends the state of the host's tasks.
+func (c *Client) Report(ctx context.Context, r Report) error {
+	return c.Do(ctx, http.MethodPost, "/v1/report", r, nil)
+}
+
+// Peers asks the tracker for the swarm of a distribution, as seen by host.
+func (c *Client) Peers(ctx context.Context, distID, host string) ([]Peer, error) {
+	var p Peers
+	q := url.Values{"host": {host}}
+	err := c.Do(ctx, http.MethodGet, "/v1/distributions/"+url.PathEscape(distID)+"/peers?"+q.Encode(), nil, &p)
+	return p.Peers, err
+}
+
+// PutMetainfo publishes the metainfo a relay computed for a URL source.
+func (c *Client) PutMetainfo(ctx context.Context, distID string, metainfo []byte) error {
+	return c.Do(ctx, http.MethodPut, "/v1/distributions/"+url.PathEscape(distID)+"/metainfo", metainfo, nil)
+}
+
+// Publish asks the local daemon to publish a local file.
+func (c *Client) Publish(ctx context.Context, p Publish) (Published, error) {
+	var out Published
+	err := c.Do(ctx, http.MethodPost, "/v1/publish", p, &out)
+	return out, err
+}
+
+// Status returns the local daemon's own view.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.Do(ctx, http.MethodGet, "/v1/status", nil, &s)
+	return s, err
+}
+
+// WatchPollTimeout is how long the controller holds a watch request open when nothing changes.
+const WatchPollTimeout = 25 * time.Second

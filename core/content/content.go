@@ -1,0 +1,75 @@
+// Package content builds and reads the BitTorrent metainfo of one big file: the piece size rule,
+// parallel piece hashing and the whole-file checksum used to confirm a finished copy.
+package content
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+const (
+	// MinPieceLength and MaxPieceLength bound the automatic piece size.
+	MinPieceLength int64 = 256 << 10
+	MaxPieceLength int64 = 16 << 20
+	// TargetPieces is the piece count the automatic piece size stays at or below when it can.
+	TargetPieces = 4096
+)
+
+// PieceLength picks the piece size for a file of size bytes: the smallest power of two between
+// 256 KiB and 16 MiB that splits the file into at most 4096 pieces. Files up to 1 GiB get 256 KiB
+// pieces; from there the size doubles with the file, so most images land in 1–4 k pieces; files
+// above 64 GiB keep 16 MiB pieces and simply have more of them (a 256 GB image has ~15 k).
+//
+// Few pieces keep the metainfo and the per-piece bookkeeping small; pieces no bigger than 16 MiB
+// keep a failed hash cheap to refetch and let many peers work on one file at once.
+func PieceLength(size int64) int64 {
+	pl := MinPieceLength
+	for pl < MaxPieceLength && numPieces(size, pl) > TargetPieces {
+		pl <<= 1
+	}
+	return pl
+}
+
+// numPieces is the number of pieces of length pieceLen covering size bytes.
+func numPieces(size, pieceLen int64) int64 {
+	if size <= 0 {
+		return 0
+	}
+	return (size + pieceLen - 1) / pieceLen
+}
+
+// SHA256File returns the lowercase hex sha256 of the whole file at path, read as a stream.
+func SHA256File(ctx context.Context, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("sha256 of %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(h, ctxReader{ctx, f}, buf); err != nil {
+		return "", fmt.Errorf("sha256 of %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ctxReader stops a long copy once its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// errShortRead reports a source that ended before the size it was said to have.
+var errShortRead = errors.New("source shorter than its size")

@@ -1,0 +1,268 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Pull downloads a file of known size in chunks over parallel Range requests.
+// Each worker holds one Chunk-sized buffer, and a chunk reaches Dst only once
+// all its bytes came in valid answers, so a bad or partial answer never lands
+// in the file. A 4xx answer, or one that is not the requested range, is final;
+// 5xx, 429, short bodies and network errors are retried.
+type Pull struct {
+	URL     string
+	Client  *http.Client // nil: http.DefaultClient
+	Size    int64        // file size, as Probe reported it
+	Chunk   int64        // bytes per request (callers use a multiple of the piece length)
+	Workers int          // parallel connections; 0: 4
+	Dst     io.WriterAt
+
+	// Have reports a chunk already present (resume); it is skipped.
+	Have func(chunk int) bool
+	// Next hands out the chunk to fetch next (demand-driven order) and false
+	// when there is none left; nil: every chunk in ascending order.
+	// Have and Next are never called concurrently.
+	Next func() (chunk int, ok bool)
+	// OnChunk runs after a chunk was written to Dst, concurrently for
+	// different chunks; data is valid only during the call.
+	OnChunk func(chunk int, data []byte) error
+
+	Retries int                             // retries per chunk after the first attempt; 0: 3, negative: none
+	Backoff func(attempt int) time.Duration // wait before retry attempt (1, 2, ...); nil: DefaultBackoff
+
+	bytes atomic.Int64
+}
+
+// DefaultBackoff is a capped exponential back-off with jitter, so that many
+// fetchers hit by one origin hiccup do not come back in step.
+func DefaultBackoff(attempt int) time.Duration {
+	const (
+		base     = 200 * time.Millisecond
+		maxDelay = 10 * time.Second
+	)
+	d := maxDelay
+	if attempt < 1 {
+		attempt = 1
+	}
+	if attempt <= 6 {
+		d = min(base<<(attempt-1), maxDelay)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// Bytes returns how many bytes came from the network so far, including
+// those of answers that later failed.
+func (p *Pull) Bytes() int64 { return p.bytes.Load() }
+
+// Chunks returns the number of chunks of the file.
+func (p *Pull) Chunks() int {
+	if p.Chunk <= 0 || p.Size <= 0 {
+		return 0
+	}
+	return int((p.Size + p.Chunk - 1) / p.Chunk)
+}
+
+// Run fetches every chunk not already present. When a chunk runs out of
+// retries (or fails for good) Run cancels the others and returns that chunk's
+// last error; when ctx ends first it returns ctx's error.
+func (p *Pull) Run(ctx context.Context) error {
+	switch {
+	case p.URL == "":
+		return errors.New("pull: URL is empty")
+	case p.Dst == nil:
+		return fmt.Errorf("pull %s: destination is nil", p.URL)
+	case p.Size < 0:
+		return fmt.Errorf("pull %s: size %d is negative", p.URL, p.Size)
+	case p.Chunk <= 0:
+		return fmt.Errorf("pull %s: chunk size %d is not positive", p.URL, p.Chunk)
+	}
+	chunks := p.Chunks()
+	if chunks == 0 {
+		return nil
+	}
+	workers := p.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	workers = min(workers, chunks)
+
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		pickMu sync.Mutex
+		next   int
+
+		errMu    sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		defer errMu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+	}
+	// pick hands out the next chunk to fetch. Each turn of its loop consumes a
+	// chunk, so it ends with the chunks, with Next, or with ctx.
+	pick := func() (int, bool, error) {
+		pickMu.Lock()
+		defer pickMu.Unlock()
+		for ctx.Err() == nil {
+			var c int
+			if p.Next != nil {
+				var ok bool
+				if c, ok = p.Next(); !ok {
+					return 0, false, nil
+				}
+				if c < 0 || c >= chunks {
+					return 0, false, fmt.Errorf("pull %s: next chunk %d is outside 0-%d", p.URL, c, chunks-1)
+				}
+			} else {
+				if next >= chunks {
+					return 0, false, nil
+				}
+				c = next
+				next++
+			}
+			if p.Have == nil || !p.Have(c) {
+				return c, true, nil
+			}
+		}
+		return 0, false, nil
+	}
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			// One buffer per worker, reused for every chunk it fetches.
+			buf := make([]byte, p.Chunk)
+			for {
+				c, ok, err := pick()
+				if err != nil {
+					fail(err)
+					return
+				}
+				if !ok {
+					return
+				}
+				off := int64(c) * p.Chunk
+				data := buf[:min(p.Chunk, p.Size-off)]
+				if err := p.fetchChunk(ctx, c, off, data); err != nil {
+					if ctx.Err() == nil {
+						fail(err)
+					}
+					return
+				}
+				if _, err := p.Dst.WriteAt(data, off); err != nil {
+					fail(fmt.Errorf("pull %s: write chunk %d at offset %d: %w", p.URL, c, off, err))
+					return
+				}
+				if p.OnChunk != nil {
+					if err := p.OnChunk(c, data); err != nil {
+						fail(fmt.Errorf("pull %s: chunk %d: %w", p.URL, c, err))
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := parent.Err(); err != nil {
+		return fmt.Errorf("pull %s: %w", p.URL, err)
+	}
+	return nil
+}
+
+// fetchChunk fills buf with the chunk at off. A retry asks only for what the
+// failed attempt did not deliver: those bytes came in a valid answer, and
+// fetching them again would spend origin capacity for nothing.
+func (p *Pull) fetchChunk(ctx context.Context, chunk int, off int64, buf []byte) error {
+	retries := p.Retries
+	switch {
+	case retries == 0:
+		retries = 3
+	case retries < 0:
+		retries = 0
+	}
+	backoff := p.Backoff
+	if backoff == nil {
+		backoff = DefaultBackoff
+	}
+	got := 0
+	var last error
+	for attempt := 0; attempt <= retries; attempt++ {
+		if attempt > 0 {
+			if err := wait(ctx, backoff(attempt)); err != nil {
+				return err
+			}
+		}
+		k, err := p.fetchInto(ctx, off+int64(got), buf[got:])
+		got += k
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		last = err
+		if !retryable(err) {
+			return fmt.Errorf("pull chunk %d: %w", chunk, err)
+		}
+	}
+	return fmt.Errorf("pull chunk %d: giving up after %d attempts: %w", chunk, retries+1, last)
+}
+
+// fetchInto fills dst with the bytes at off and returns how many it filled.
+func (p *Pull) fetchInto(ctx context.Context, off int64, dst []byte) (int, error) {
+	n := int64(len(dst))
+	resp, _, err := open(ctx, p.Client, p.URL, off, n, p.Size)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	got, err := readExact(ctx, &countingReader{r: resp.Body, n: &p.bytes}, dst, p.URL, off)
+	if err != nil {
+		return got, err
+	}
+	return got, noMore(resp, p.URL, off, n)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	k, err := c.r.Read(b)
+	c.n.Add(int64(k))
+	return k, err
+}
+
+func wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,204 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+
+	"dist/core/content"
+)
+
+// store is the storage of one torrent: a single data file read and written with pread/pwrite at
+// piece offsets (never mmap: another process touching an mmapped image would SIGBUS the daemon),
+// plus its completion record.
+type store struct {
+	meta content.Meta
+	rec  *record
+
+	// mu guards f and path, which Move swaps; reads and writes hold it shared.
+	mu   sync.RWMutex
+	f    *os.File
+	path string
+
+	moveMu    sync.Mutex // one Move at a time
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// openStore opens (or creates, sparse and sized) the data file and its completion record.
+func openStore(log *slog.Logger, m content.Meta, infoHash [20]byte, dataPath, recordPath string, complete bool) (*store, error) {
+	s := &store{meta: m, path: dataPath}
+	for _, dir := range []string{filepath.Dir(dataPath), filepath.Dir(recordPath)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create directory %s: %w", dir, err)
+		}
+	}
+	created := false
+	// A complete file is only ever read: open it read-only so that publishing a file the daemon
+	// may not write (a user's build, a read-only image) works.
+	flag := os.O_RDWR
+	if complete {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(dataPath, flag, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if complete {
+			return nil, fmt.Errorf("open data %s: marked complete but missing: %w", dataPath, err)
+		}
+		f, err = os.OpenFile(dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		created = true
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open data %s: %w", dataPath, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat data %s: %w", dataPath, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("open data %s: not a regular file", dataPath)
+	}
+	resized := fi.Size() != m.Size
+	if resized {
+		if complete {
+			f.Close()
+			return nil, fmt.Errorf("open data %s: marked complete but holds %d bytes, want %d", dataPath, fi.Size(), m.Size)
+		}
+		// Truncate extends sparsely: a new file costs no disk until pieces arrive.
+		if err := f.Truncate(m.Size); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("size data %s: %w", dataPath, err)
+		}
+	}
+	s.f = f
+
+	// What the record may be trusted with: the caller's word, a fresh file's emptiness, or (for a
+	// file that was there before us, with no record of its own) nothing until hashed.
+	init, force := pieceUnknown, false
+	switch {
+	case complete:
+		init, force = pieceComplete, true
+	case created:
+		init, force = pieceIncomplete, true
+	case resized:
+		init, force = pieceUnknown, true
+	}
+	s.rec, err = openRecord(log, recordPath, infoHash, m.NumPieces, init, force, s.sync)
+	if err != nil {
+		f.Close()
+		if created {
+			os.Remove(dataPath)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *store) sync() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.f.Sync()
+}
+
+func (s *store) readAt(b []byte, off int64) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.f.ReadAt(b, off)
+}
+
+func (s *store) writeAt(b []byte, off int64) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.f.WriteAt(b, off)
+}
+
+func (s *store) dataPath() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.path
+}
+
+// close flushes the record and closes both files; later calls return the first result.
+func (s *store) close() error {
+	s.closeOnce.Do(func() {
+		err := s.rec.close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if cerr := s.f.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close data %s: %w", s.path, cerr))
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+// OpenTorrent hands the already opened store to anacrolix. Opening happens in Node.Add, outside
+// the client lock anacrolix holds here, and so that a bad path fails Add with a clear error.
+func (s *store) OpenTorrent(_ context.Context, info *metainfo.Info, _ metainfo.Hash) (storage.TorrentImpl, error) {
+	if info.TotalLength() != s.meta.Size || info.PieceLength != s.meta.PieceLen {
+		return storage.TorrentImpl{}, fmt.Errorf("open storage %s: info does not match metainfo", s.meta.InfoHash)
+	}
+	return storage.TorrentImpl{
+		PieceWithHash: func(p metainfo.Piece, _ g.Option[[]byte]) storage.PieceImpl {
+			return piece{s: s, i: p.Index(), off: p.Offset(), n: p.Length()}
+		},
+		NewReader: func() storage.TorrentReader { return storeReader{s} },
+		Close:     s.close,
+	}, nil
+}
+
+// piece is one piece's window on the store.
+type piece struct {
+	s      *store
+	i      int
+	off, n int64
+}
+
+func (p piece) ReadAt(b []byte, off int64) (int, error) {
+	if off >= p.n {
+		return 0, io.EOF
+	}
+	b = b[:min(int64(len(b)), p.n-off)]
+	n, err := p.s.readAt(b, p.off+off)
+	if n == len(b) && errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return n, err
+}
+
+func (p piece) WriteAt(b []byte, off int64) (int, error) {
+	if off+int64(len(b)) > p.n {
+		return 0, fmt.Errorf("write piece %d: %d bytes at %d overflow %d", p.i, len(b), off, p.n)
+	}
+	return p.s.writeAt(b, p.off+off)
+}
+
+func (p piece) MarkComplete() error            { return p.s.rec.markComplete(p.i) }
+func (p piece) MarkNotComplete() error         { return p.s.rec.markIncomplete(p.i) }
+func (p piece) Completion() storage.Completion { return p.s.rec.completion(p.i) }
+
+// storeReader reads the whole torrent, across pieces, in one call.
+type storeReader struct{ s *store }
+
+func (r storeReader) ReadAt(b []byte, off int64) (int, error) { return r.s.readAt(b, off) }
+func (r storeReader) Close() error                            { return nil }
+
+// refuseStorage is the client-wide default storage. Every torrent brings its own store, so
+// anything reaching this is a bug; refusing keeps anacrolix from writing files of its own choosing.
+type refuseStorage struct{}
+
+func (refuseStorage) OpenTorrent(context.Context, *metainfo.Info, metainfo.Hash) (storage.TorrentImpl, error) {
+	return storage.TorrentImpl{}, errors.New("no storage: torrents must be added through swarm.Node.Add")
+}

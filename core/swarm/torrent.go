@@ -1,0 +1,280 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"dist/core/content"
+)
+
+// Spec says what to add and where its bytes live.
+type Spec struct {
+	Metainfo       []byte
+	DataPath       string // the single file holding the content; created (sparse, right size) if missing
+	CompletionPath string // persisted piece-completion record; "" → DataPath + ".pieces"
+	Complete       bool   // caller hashed DataPath itself: mark every piece complete without rehashing
+}
+
+// Stats is a snapshot of one torrent.
+type Stats struct {
+	Size, Have     int64 // Have: bytes in verified pieces
+	Pieces         int
+	PiecesComplete int
+	BytesBT        int64 // useful piece data read from peers
+	BytesUp        int64 // piece data written to peers
+	Peers          int   // connected peers
+}
+
+// Torrent is one file being fetched or seeded.
+type Torrent struct {
+	n        *Node
+	t        *torrent.Torrent
+	st       *store
+	meta     content.Meta
+	recPath  string
+	done     chan struct{}
+	dropOnce sync.Once
+	dropErr  error
+}
+
+// ErrPieceMismatch is returned by InjectPiece for data that does not hash to the piece's hash.
+var ErrPieceMismatch = errors.New("piece data does not match its hash")
+
+// Add opens (or creates) the torrent's data file and starts fetching every missing piece from
+// the peers given by AddPeers, while serving every verified one.
+//
+// Which pieces count as present on open: with s.Complete, all of them; otherwise those in the
+// completion record when it belongs to this torrent and the data file was there already; a data
+// file without a usable record is hashed piece by piece in the background.
+func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("add torrent: %w", err)
+	}
+	meta, err := content.Parse(s.Metainfo)
+	if err != nil {
+		return nil, fmt.Errorf("add torrent: %w", err)
+	}
+	var mi metainfo.MetaInfo
+	if err := bencode.Unmarshal(s.Metainfo, &mi); err != nil {
+		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
+	}
+	if s.DataPath == "" {
+		return nil, fmt.Errorf("add torrent %s: no data path", meta.InfoHash)
+	}
+	dataPath, err := filepath.Abs(s.DataPath)
+	if err != nil {
+		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
+	}
+	recPath := s.CompletionPath
+	if recPath == "" {
+		recPath = dataPath + ".pieces"
+	}
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, fmt.Errorf("add torrent %s: node closed", meta.InfoHash)
+	}
+	if _, dup := n.torrents[meta.InfoHash]; dup {
+		return nil, fmt.Errorf("add torrent %s: already added", meta.InfoHash)
+	}
+	ih := mi.HashInfoBytes()
+	log := n.log.With("torrent", meta.InfoHash)
+	st, err := openStore(log, meta, ih, dataPath, recPath, s.Complete)
+	if err != nil {
+		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
+	}
+	at, isNew := n.cl.AddTorrentOpt(torrent.AddTorrentOpts{InfoHash: ih, Storage: st})
+	if !isNew {
+		st.close()
+		return nil, fmt.Errorf("add torrent %s: already in client", meta.InfoHash)
+	}
+	// Set the info apart from AddTorrentOpt, which ignores errors from opening storage.
+	if err := at.SetInfoBytes(mi.InfoBytes); err != nil {
+		at.Drop()
+		st.close()
+		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
+	}
+	at.DownloadAll()
+
+	t := &Torrent{n: n, t: at, st: st, meta: meta, recPath: recPath, done: make(chan struct{})}
+	go func() {
+		select {
+		case <-at.Complete().On():
+			close(t.done)
+		case <-at.Closed():
+		}
+	}()
+	n.torrents[meta.InfoHash] = t
+	return t, nil
+}
+
+// InfoHash returns the v1 info hash as lowercase hex.
+func (t *Torrent) InfoHash() string { return t.meta.InfoHash }
+
+// Meta returns the parsed metainfo.
+func (t *Torrent) Meta() content.Meta { return t.meta }
+
+// DataPath returns where the data file is now (it changes with Move).
+func (t *Torrent) DataPath() string { return t.st.dataPath() }
+
+// AddPeers hands the torrent peer addresses ("host:port"; names are resolved). The node's own
+// address, duplicates and unusable entries are skipped. Connections open in the background.
+func (t *Torrent) AddPeers(addrs []string) {
+	seen := make(map[netip.AddrPort]struct{}, len(addrs))
+	peers := make([]torrent.PeerInfo, 0, len(addrs))
+	for _, a := range addrs {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resolved, err := t.n.resolve(ctx, a)
+		cancel()
+		if err != nil {
+			t.n.log.Debug("skip peer", "torrent", t.meta.InfoHash, "peer", a, "err", err)
+			continue
+		}
+		for _, ap := range resolved {
+			if _, dup := seen[ap]; dup || t.n.isOwn(ap) {
+				continue
+			}
+			seen[ap] = struct{}{}
+			peers = append(peers, torrent.PeerInfo{
+				Addr:   torrent.StringAddr(ap.String()),
+				Source: torrent.PeerSourceDirect,
+				// Untrusted: a peer whose data fails its hash on its own gets banned by IP.
+			})
+		}
+	}
+	if len(peers) > 0 {
+		t.t.AddPeers(peers)
+	}
+}
+
+// Stats returns a snapshot of progress and traffic.
+func (t *Torrent) Stats() Stats {
+	ts := t.t.Stats()
+	pieces, have := t.st.rec.counts(t.meta.PieceLen, t.meta.Size)
+	return Stats{
+		Size:           t.meta.Size,
+		Have:           have,
+		Pieces:         t.meta.NumPieces,
+		PiecesComplete: pieces,
+		BytesBT:        ts.PeerConns.BytesReadUsefulData.Int64(),
+		BytesUp:        ts.PeerConns.BytesWrittenData.Int64(),
+		Peers:          ts.ActivePeers,
+	}
+}
+
+// Missing returns the indices of pieces not yet verified, in order.
+func (t *Torrent) Missing() []int { return t.st.rec.missing() }
+
+// Done is closed once every piece is complete and verified. It stays open for a torrent dropped
+// before that.
+func (t *Torrent) Done() <-chan struct{} { return t.done }
+
+// InjectPiece stores piece i fetched by other means (HTTP) and announces it to peers. The data is
+// checked against the piece hash first, so nothing unverified ever reaches the file; then
+// anacrolix verifies it again from disk, as it does for data from peers.
+func (t *Torrent) InjectPiece(ctx context.Context, i int, data []byte) error {
+	if i < 0 || i >= t.meta.NumPieces {
+		return fmt.Errorf("inject piece %d of %s: out of range", i, t.meta.InfoHash)
+	}
+	if _, n := t.meta.PieceRange(i); int64(len(data)) != n {
+		return fmt.Errorf("inject piece %d of %s: %d bytes, want %d", i, t.meta.InfoHash, len(data), n)
+	}
+	if sum := sha1.Sum(data); !bytes.Equal(sum[:], t.meta.PieceHash(i)) {
+		return fmt.Errorf("inject piece %d of %s: %w", i, t.meta.InfoHash, ErrPieceMismatch)
+	}
+	if t.st.rec.completion(i).Complete {
+		return nil
+	}
+	// Stop asking peers for it while we write, or their chunks would race ours.
+	t.t.CancelPieces(i, i+1)
+	p := t.t.Piece(i)
+	if _, err := p.Storage().WriteAt(data, 0); err != nil {
+		t.t.DownloadPieces(i, i+1)
+		return fmt.Errorf("inject piece %d of %s: %w", i, t.meta.InfoHash, err)
+	}
+	// VerifyData returns nil even when the hash fails, and returns as soon as the hash is counted,
+	// before anacrolix has marked the piece (it drops its lock to call the storage). So follow the
+	// piece state until marking is over, then read the verdict.
+	changes := t.t.SubscribePieceStateChanges()
+	defer changes.Close()
+	err := p.VerifyDataContext(ctx)
+	for err == nil {
+		ps := t.t.PieceState(i)
+		if ps.Complete {
+			break
+		}
+		if !ps.Hashing && !ps.QueuedForHash && !ps.Marking {
+			err = ErrPieceMismatch
+			break
+		}
+		select {
+		case <-changes.Values:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		t.t.DownloadPieces(i, i+1)
+		return fmt.Errorf("inject piece %d of %s: %w", i, t.meta.InfoHash, err)
+	}
+	return nil
+}
+
+// Move puts the finished file at newPath atomically and goes on seeding from there. On one
+// filesystem it is a rename; across filesystems the file is copied to a temporary file in
+// newPath's directory, synced and renamed into place, then the original is removed. The
+// completion record stays where it is.
+func (t *Torrent) Move(newPath string) error {
+	select {
+	case <-t.done:
+	default:
+		return fmt.Errorf("move torrent %s: not complete", t.meta.InfoHash)
+	}
+	dst, err := filepath.Abs(newPath)
+	if err != nil {
+		return fmt.Errorf("move torrent %s: %w", t.meta.InfoHash, err)
+	}
+	if err := t.st.move(dst); err != nil {
+		return fmt.Errorf("move torrent %s: %w", t.meta.InfoHash, err)
+	}
+	return nil
+}
+
+// Drop stops the torrent and closes its files. With removeData it also deletes the data file
+// (wherever Move put it) and the completion record, even when an earlier Drop (or Node.Close)
+// already stopped the torrent.
+func (t *Torrent) Drop(removeData bool) error {
+	t.dropOnce.Do(func() {
+		t.t.Drop() // waits for the storage to close, so the files are free below
+		t.n.mu.Lock()
+		if t.n.torrents[t.meta.InfoHash] == t {
+			delete(t.n.torrents, t.meta.InfoHash)
+		}
+		t.n.mu.Unlock()
+		if err := t.st.close(); err != nil {
+			t.dropErr = fmt.Errorf("drop torrent %s: %w", t.meta.InfoHash, err)
+		}
+	})
+	err := t.dropErr
+	if removeData {
+		for _, p := range []string{t.st.dataPath(), t.recPath} {
+			if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = errors.Join(err, fmt.Errorf("drop torrent %s: %w", t.meta.InfoHash, rerr))
+			}
+		}
+	}
+	return err
+}

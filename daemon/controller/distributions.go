@@ -1,0 +1,94 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"dist/core/api"
+	"dist/core/store"
+)
+
+// listDistributions answers GET /v1/distributions, newest first.
+func (s *Server) listDistributions(w http.ResponseWriter, r *http.Request) error {
+	ds, err := s.st.Distributions(r.Context())
+	if err != nil {
+		return fmt.Errorf("list distributions: %w", err)
+	}
+	if ds == nil {
+		ds = []api.Distribution{}
+	}
+	writeJSON(w, http.StatusOK, ds)
+	return nil
+}
+
+// getDistribution answers GET /v1/distributions/{id} with assignments and metainfo.
+func (s *Server) getDistribution(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.distribution(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// distribution reads one distribution, answering 404 for an unknown id.
+func (s *Server) distribution(ctx context.Context, id string) (api.Distribution, error) {
+	d, err := s.st.Distribution(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return api.Distribution{}, errorf(http.StatusNotFound, codeNotFound, "distribution %s does not exist: see dist ls", id)
+	}
+	if err != nil {
+		return api.Distribution{}, fmt.Errorf("read distribution %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// putMetainfo answers PUT /v1/distributions/{id}/metainfo: a relay that hashed a URL source while
+// pulling it publishes the torrent so that clients can join the swarm. Publishing the same metainfo
+// again is a no-op, so a relay may retry freely.
+func (s *Server) putMetainfo(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	var mi []byte // the body is a JSON string: base64 of the bencoded bytes
+	if err := decode(w, r, &mi); err != nil {
+		return err
+	}
+	if len(mi) == 0 {
+		return badRequest("metainfo is empty: send the bencoded torrent")
+	}
+	ti, err := parseMetainfo(mi)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.distribution(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ti.Size != d.Size {
+		return badRequest("metainfo describes %d bytes but distribution %s is %d bytes: hash the file of this distribution", ti.Size, id, d.Size)
+	}
+	if len(d.Metainfo) > 0 || d.InfoHash != "" {
+		if d.InfoHash == ti.InfoHash {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		return errorf(http.StatusConflict, api.CodeConflict,
+			"distribution %s already has metainfo with info hash %s: it cannot change", id, d.InfoHash)
+	}
+	if err := s.st.SetMetainfo(ctx, id, mi, ti.InfoHash, ti.PieceLen); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, codeNotFound, "distribution %s does not exist: see dist ls", id)
+		}
+		return fmt.Errorf("store metainfo of %s: %w", id, err)
+	}
+	s.event(ctx, store.Event{DistID: id, Kind: "metainfo",
+		Msg: fmt.Sprintf("metainfo published: info hash %s, piece length %d", ti.InfoHash, ti.PieceLen)})
+	s.log.Info("metainfo published", "id", id, "info_hash", ti.InfoHash)
+	s.notify.wake()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

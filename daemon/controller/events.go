@@ -1,0 +1,49 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"dist/core/store"
+)
+
+// Event listing bounds.
+const (
+	defaultEventLimit = 100
+	maxEventLimit     = 10000
+)
+
+// event records e. The state it describes is already stored, so a failure to add the event is
+// logged and does not fail the request.
+func (s *Server) event(ctx context.Context, e store.Event) {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	if err := s.st.AddEvent(ctx, e); err != nil {
+		s.log.Warn("cannot store event", "dist", e.DistID, "kind", e.Kind, "err", err)
+	}
+}
+
+// events answers GET /v1/events?dist=ID&limit=N.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit := defaultEventLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return badRequest("limit %q is not a positive number", v)
+		}
+		limit = min(n, maxEventLimit)
+	}
+	evs, err := s.st.Events(r.Context(), q.Get("dist"), limit)
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
+	if evs == nil {
+		evs = []store.Event{}
+	}
+	writeJSON(w, http.StatusOK, evs)
+	return nil
+}

@@ -1,0 +1,74 @@
+package controller
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"dist/core/api"
+)
+
+// registerHost answers POST /v1/hosts: a daemon announces itself or refreshes its addresses.
+func (s *Server) registerHost(w http.ResponseWriter, r *http.Request) error {
+	var h api.Host
+	if err := decode(w, r, &h); err != nil {
+		return err
+	}
+	if err := validHostName(h.Name); err != nil {
+		return err
+	}
+	for _, role := range h.Roles {
+		switch role {
+		case api.RoleController, api.RoleRelay, api.RoleClient:
+		default:
+			return badRequest("unknown role %q: use controller, relay or client", role)
+		}
+	}
+	h.LastSeen = s.now()
+	h.Online = false // the store does not keep it: liveness is judged from LastSeen
+	if err := s.st.UpsertHost(r.Context(), h); err != nil {
+		return fmt.Errorf("store host %s: %w", h.Name, err)
+	}
+	// No wake-up here: a task list is built from assignments and distributions only, so a host
+	// registering changes nobody's tasks. Waking every held watch for each registration would cost
+	// N² answers when a fleet of N hosts starts.
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// validHostName rejects names that would break assignment ids ("<dist>/<host>/<role>") or selectors.
+func validHostName(name string) error {
+	switch {
+	case name == "":
+		return badRequest("host name is empty: set --name")
+	case strings.ContainsAny(name, "/= \t\r\n"):
+		return badRequest("host name %q holds '/', '=' or a space: set --name to a plain name", name)
+	case name == "all":
+		return badRequest("host name \"all\" is reserved (it selects every host): set --name")
+	}
+	return nil
+}
+
+// listHosts answers GET /v1/hosts.
+func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) error {
+	hs, err := s.st.Hosts(r.Context())
+	if err != nil {
+		return fmt.Errorf("list hosts: %w", err)
+	}
+	now := s.now()
+	for i := range hs {
+		hs[i].Online = s.online(hs[i], now)
+	}
+	if hs == nil {
+		hs = []api.Host{}
+	}
+	writeJSON(w, http.StatusOK, hs)
+	return nil
+}
+
+// online reports whether h was seen within the online window. Watches touch the host at least once
+// per api.WatchPollTimeout, which is shorter than the default window.
+func (s *Server) online(h api.Host, now time.Time) bool {
+	return !h.LastSeen.IsZero() && now.Sub(h.LastSeen) <= s.o.OnlineWindow
+}

@@ -1,0 +1,58 @@
+package controller_test
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"dist/core/api"
+)
+
+func TestPutMetainfo(t *testing.T) {
+	e := newEnv(t)
+	e.fleet()
+	held := holdSignal(e)
+	d := e.create("c1")
+	first, err := e.host.Watch(ctxT(t), "c1", "")
+	if err != nil || len(first.Tasks) != 1 || first.Tasks[0].Metainfo != nil {
+		t.Fatalf("before metainfo: %+v %v", first.Tasks, err)
+	}
+
+	err = e.host.PutMetainfo(ctxT(t), d.ID, torrent(t, fileSize-1))
+	if status, code := statusCode(t, err); status != http.StatusBadRequest || code != api.CodeBadRequest {
+		t.Fatalf("wrong size: status %d code %q, want 400", status, code)
+	}
+	err = e.host.PutMetainfo(ctxT(t), "nope", torrent(t, fileSize))
+	if status, _ := statusCode(t, err); status != http.StatusNotFound {
+		t.Fatalf("unknown distribution: status %d, want 404", status)
+	}
+
+	out := heldWatch(t, e, held, "c1", first.Version)
+	mi := torrent(t, fileSize)
+	if err := e.host.PutMetainfo(ctxT(t), d.ID, mi); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-out:
+		if r.err != nil || len(r.w.Tasks) != 1 || !slices.Equal(r.w.Tasks[0].Metainfo, mi) || r.w.Tasks[0].PieceLen != 256<<10 {
+			t.Fatalf("woken watch: %+v %v", r.w.Tasks, r.err)
+		}
+	case <-time.After(answerWithin):
+		t.Fatal("metainfo did not wake the watch")
+	}
+	if got := e.dist(d.ID); got.InfoHash == "" || !slices.Equal(got.Metainfo, mi) {
+		t.Fatalf("stored %+v", got)
+	}
+
+	// Publishing the same again is fine (relays retry); another torrent is a conflict.
+	if err := e.host.PutMetainfo(ctxT(t), d.ID, mi); err != nil {
+		t.Fatalf("republish: %v", err)
+	}
+	other := torrent(t, fileSize)
+	other[len(other)-3] ^= 0xff // flips a byte of the piece hashes: another info hash
+	err = e.host.PutMetainfo(ctxT(t), d.ID, other)
+	if status, code := statusCode(t, err); status != http.StatusConflict || code != api.CodeConflict {
+		t.Fatalf("other metainfo: status %d code %q, want 409 conflict (%v)", status, code, err)
+	}
+}

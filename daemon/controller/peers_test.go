@@ -1,0 +1,68 @@
+package controller_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"dist/core/api"
+)
+
+func TestPeers(t *testing.T) {
+	e := newEnv(t)
+	e.fleet()
+	e.register("c5", "b", api.RoleClient)
+	e.register("pub", "b", api.RoleClient)
+	d, err := e.admin.CreateDistribution(ctxT(t), api.CreateDistribution{
+		Source: "http://pub:7700/v1/content/x", Name: "image.iso", To: []string{"all"},
+		Publisher: "pub", Metainfo: torrent(t, fileSize), Relays: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.report("c3", api.TaskReport{ID: api.AssignmentID(d.ID, "c3", api.RoleClient), State: api.TaskDone, Have: fileSize})
+	e.report("c4", api.TaskReport{ID: api.AssignmentID(d.ID, "c4", api.RoleClient), State: api.TaskFailed, Error: "boom"})
+	// c5 goes quiet: everyone else refreshes, c5 drops offline.
+	e.clock.Advance(time.Minute)
+	for _, h := range []struct{ name, site, role string }{
+		{"relay-a", "a", api.RoleRelay}, {"relay-b", "b", api.RoleRelay}, {"c1", "a", api.RoleClient},
+		{"c2", "a", api.RoleClient}, {"c3", "a", api.RoleClient}, {"c4", "b", api.RoleClient}, {"pub", "b", api.RoleClient},
+	} {
+		e.register(h.name, h.site, h.role)
+	}
+
+	peers, err := e.host.Peers(ctxT(t), d.ID, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range peers {
+		got = append(got, p.Host)
+		if p.BTAddr != p.Host+":6881" || p.HTTPURL != "http://"+p.Host+":7700" {
+			t.Errorf("peer %+v lacks its addresses", p)
+		}
+	}
+	// Complete first (c3 same site, then pub), then relays (relay-a same site), then the rest;
+	// self (c1), the failed c4 and the offline c5 are left out.
+	want := []string{"c3", "pub", "relay-a", "relay-b", "c2"}
+	if len(got) != len(want) {
+		t.Fatalf("peers %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("peers %v, want %v", got, want)
+		}
+	}
+	if !peers[0].Complete || !peers[1].Complete || !peers[2].Relay || peers[2].Complete || peers[4].Relay {
+		t.Errorf("flags %+v", peers)
+	}
+}
+
+func TestPeersUnknownDistribution(t *testing.T) {
+	e := newEnv(t)
+	e.fleet()
+	_, err := e.host.Peers(ctxT(t), "nope", "c1")
+	if status, code := statusCode(t, err); status != http.StatusNotFound || code != api.CodeNotFound {
+		t.Fatalf("status %d code %q, want 404 not_found", status, code)
+	}
+}

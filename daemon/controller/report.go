@@ -1,0 +1,136 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"dist/core/api"
+	"dist/core/store"
+)
+
+// report answers POST /v1/report: a host's progress on each of its tasks.
+func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var rep api.Report
+	if err := decode(w, r, &rep); err != nil {
+		return err
+	}
+	if rep.Host == "" {
+		return badRequest("report names no host: set host")
+	}
+	for _, t := range rep.Tasks {
+		if t.ID == "" {
+			return badRequest("a task in the report has no id")
+		}
+		if t.State != "" && !taskState(t.State) { // empty keeps the stored state
+			return badRequest("task %s has unknown state %q: use pending, waiting, downloading, seeding, done, failed or cancelled", t.ID, t.State)
+		}
+	}
+	now := s.now()
+	// A report proves the host is alive as much as a watch does.
+	if err := s.st.TouchHost(ctx, rep.Host, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("touch host %s: %w", rep.Host, err)
+	}
+	changed, err := s.st.ApplyReport(ctx, rep.Host, rep.Tasks, now)
+	if err != nil {
+		return fmt.Errorf("apply report of %s: %w", rep.Host, err)
+	}
+	if len(changed) > 0 {
+		if err := s.afterReport(ctx, rep, changed); err != nil {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// afterReport records the failures among the changed tasks and recomputes the state of every
+// distribution they belong to. Watchers are woken only when a distribution's state changes: a task
+// moving from downloading to done changes no host's task list, and waking every watch for each of
+// thousands of such reports would make the watch stream quadratic.
+func (s *Server) afterReport(ctx context.Context, rep api.Report, changed []string) error {
+	byID := make(map[string]api.TaskReport, len(rep.Tasks))
+	for _, t := range rep.Tasks {
+		byID[t.ID] = t
+	}
+	var dists []string
+	seen := map[string]bool{}
+	for _, id := range changed {
+		distID, _, _ := strings.Cut(id, "/")
+		if !seen[distID] {
+			seen[distID] = true
+			dists = append(dists, distID)
+		}
+		if t := byID[id]; t.State == api.TaskFailed {
+			msg := t.Error
+			if msg == "" {
+				msg = "no reason given"
+			}
+			s.event(ctx, store.Event{DistID: distID, Host: rep.Host, Kind: "failed",
+				Msg: fmt.Sprintf("task %s failed: %s", id, msg)})
+			s.log.Warn("task failed", "task", id, "host", rep.Host, "err", msg)
+		}
+	}
+	woke := false
+	for _, id := range dists {
+		moved, err := s.recompute(ctx, id)
+		if err != nil {
+			return err
+		}
+		if moved && !woke {
+			s.notify.wake()
+			woke = true
+		}
+	}
+	return nil
+}
+
+// recompute derives the distribution's state from its assignments and stores it when it changed.
+func (s *Server) recompute(ctx context.Context, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.st.Distribution(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil // a report for a distribution that is gone: nothing to derive
+	}
+	if err != nil {
+		return false, fmt.Errorf("read distribution %s: %w", id, err)
+	}
+	var clients []string
+	for _, a := range d.Assignments {
+		if a.Role == api.RoleClient {
+			clients = append(clients, a.State)
+		}
+	}
+	next := DistributionState(d.State, clients)
+	if next == d.State {
+		return false, nil
+	}
+	end := d.EndedAt // the first end counts for how long hosts keep seeding
+	if ended(next) && end.IsZero() {
+		end = s.now()
+	}
+	if err := s.st.SetDistributionState(ctx, id, next, end); err != nil {
+		return false, fmt.Errorf("set state of %s: %w", id, err)
+	}
+	msg := fmt.Sprintf("state %s (was %s)", next, d.State)
+	if ended(next) {
+		msg += fmt.Sprintf(": %d of %d targets done, %d failed", d.Done, d.Targets, d.Failed)
+	}
+	s.event(ctx, store.Event{DistID: id, Kind: "state", Msg: msg})
+	s.log.Info("distribution state changed", "id", id, "state", next, "was", d.State)
+	return true, nil
+}
+
+// taskState reports whether st is a task state hosts may report.
+func taskState(st string) bool {
+	switch st {
+	case api.TaskPending, api.TaskWaiting, api.TaskDownloading, api.TaskSeeding,
+		api.TaskDone, api.TaskFailed, api.TaskCancelled:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,97 @@
+// Package controller serves the controller API (/v1/): it stores distributions, delivers each
+// host's tasks over a long-polled watch, hands out peers and collects progress. State is written to
+// the store before anything acts on it, so a restarted controller loses nothing.
+package controller
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"dist/core/store"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultOnlineWindow = 30 * time.Second // a little more than api.WatchPollTimeout: a watching host stays online
+	DefaultKeep         = time.Hour
+)
+
+// Options configures a Server.
+type Options struct {
+	AdminToken, HostToken string
+	Logger                *slog.Logger
+	Now                   func() time.Time // nil → time.Now
+	// Probe answers the size of the source at url; its errors are shown to the user as they are.
+	// nil means sources cannot be checked: only pushes that carry metainfo are accepted.
+	Probe        func(ctx context.Context, url string) (int64, error)
+	OnlineWindow time.Duration // a host is online if last seen within; default 30 s
+	Keep         time.Duration // finished distributions stay in HostTasks (hosts keep seeding); default 1 h
+}
+
+// Server is the controller API over a Store.
+type Server struct {
+	st     store.Store
+	o      Options
+	log    *slog.Logger
+	now    func() time.Time
+	notify *notifier
+
+	// mu serialises read-check-write sequences (distribution states, metainfo) so that two requests
+	// about one distribution cannot leave a stale or mixed result behind.
+	mu sync.Mutex
+
+	// onHold, when set, is called each time a watch starts waiting (tests use it to know a
+	// request is held without sleeping).
+	onHold func()
+}
+
+// New returns a Server over st.
+func New(st store.Store, o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.OnlineWindow <= 0 {
+		o.OnlineWindow = DefaultOnlineWindow
+	}
+	if o.Keep <= 0 {
+		o.Keep = DefaultKeep
+	}
+	return &Server{st: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier()}
+}
+
+// Handler answers the controller's /v1 routes and GET /healthz (which needs no token).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+
+	host := func(h handler) http.Handler { return s.auth(false, h) }
+	admin := func(h handler) http.Handler { return s.auth(true, h) }
+
+	mux.Handle("POST /v1/hosts", host(s.registerHost))
+	mux.Handle("GET /v1/hosts", admin(s.listHosts))
+	mux.Handle("POST /v1/distributions", admin(s.createDistribution))
+	mux.Handle("GET /v1/distributions", admin(s.listDistributions))
+	mux.Handle("GET /v1/distributions/{id}", admin(s.getDistribution))
+	mux.Handle("PUT /v1/distributions/{id}/metainfo", host(s.putMetainfo))
+	mux.Handle("GET /v1/distributions/{id}/peers", host(s.peers))
+	mux.Handle("GET /v1/watch", host(s.watch))
+	mux.Handle("POST /v1/report", host(s.report))
+	mux.Handle("GET /v1/events", admin(s.events))
+	// Anything else under /v1/ gets a JSON error like every other answer.
+	mux.Handle("/v1/", s.serve(s.noRoute))
+	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) noRoute(_ http.ResponseWriter, r *http.Request) error {
+	return errorf(http.StatusNotFound, codeNotFound, "no route %s %s: check the client and controller versions", r.Method, r.URL.Path)
+}

@@ -1,0 +1,58 @@
+package controller
+
+import "dist/core/api"
+
+// DistributionState derives a distribution's state from its current state and the states of its
+// client assignments (relays do not count: a distribution is done when its targets are).
+//
+//   - cancelled stays cancelled: an operator's decision is not undone by late reports;
+//   - every client pending (or no client at all) → pending;
+//   - every client done or seeding → complete;
+//   - every client done, seeding or failed, some failed → partial, or failed when none is done;
+//   - otherwise → active.
+//
+// A cancelled client assignment (one host taken out of a distribution) is left out of the count;
+// when every client is cancelled the distribution is cancelled.
+func DistributionState(current string, clients []string) string {
+	if current == api.DistCancelled {
+		return api.DistCancelled
+	}
+	var n, pending, done, failed, cancelled int
+	for _, st := range clients {
+		switch st {
+		case api.TaskCancelled:
+			cancelled++
+			continue
+		case api.TaskPending:
+			pending++
+		case api.TaskDone, api.TaskSeeding:
+			done++
+		case api.TaskFailed:
+			failed++
+		}
+		n++
+	}
+	switch {
+	case n == 0 && cancelled > 0:
+		return api.DistCancelled
+	case pending == n:
+		return api.DistPending
+	case done == n:
+		return api.DistComplete
+	case done+failed == n && done > 0:
+		return api.DistPartial
+	case done+failed == n:
+		return api.DistFailed
+	default:
+		return api.DistActive
+	}
+}
+
+// ended reports whether state is one a distribution ends in (EndedAt is set on entering it).
+func ended(state string) bool {
+	switch state {
+	case api.DistComplete, api.DistPartial, api.DistFailed, api.DistCancelled:
+		return true
+	}
+	return false
+}

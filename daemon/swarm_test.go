@@ -1,0 +1,242 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"dist/core/api"
+	"dist/core/content"
+	"dist/daemon"
+	"dist/fixtures/origin"
+)
+
+// fleet is an in-process swarm on loopback: one controller, relays and clients, each a whole
+// daemon with its own ports, BitTorrent node and data directory.
+type fleet struct {
+	t       *testing.T
+	dir     string
+	ctrl    *daemon.Daemon
+	admin   *api.Client
+	daemons map[string]*daemon.Daemon
+	cancel  map[string]context.CancelFunc
+}
+
+const (
+	adminToken = "admin-secret"
+	hostToken  = "host-secret"
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(discard{}, nil))
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func newFleet(t *testing.T) *fleet {
+	t.Helper()
+	f := &fleet{t: t, dir: t.TempDir(), daemons: map[string]*daemon.Daemon{}, cancel: map[string]context.CancelFunc{}}
+	f.ctrl = f.start("controller", []string{api.RoleController}, nil)
+	f.admin = api.New(f.ctrl.HTTPURL(), adminToken)
+	t.Cleanup(f.close)
+	return f
+}
+
+func (f *fleet) start(name string, roles []string, labels map[string]string) *daemon.Daemon {
+	f.t.Helper()
+	cfg := daemon.Config{
+		Roles: roles, Name: name, Labels: labels,
+		Listen: "127.0.0.1:0", BTListen: "127.0.0.1:0",
+		Data:  filepath.Join(f.dir, name),
+		Token: hostToken, AdminToken: adminToken, HostToken: hostToken,
+		Logger: testLogger(f.t).With("daemon", name),
+	}
+	// Socket paths must stay short (about 100 bytes on Linux).
+	sock, err := os.CreateTemp("", "dist-*.sock")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	sock.Close()
+	os.Remove(sock.Name())
+	cfg.Socket = sock.Name()
+	if f.ctrl != nil {
+		cfg.Controller = f.ctrl.HTTPURL()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.Start(ctx, cfg)
+	if err != nil {
+		cancel()
+		f.t.Fatalf("start %s: %v", name, err)
+	}
+	f.daemons[name] = d
+	f.cancel[name] = cancel
+	return d
+}
+
+func (f *fleet) close() {
+	for name, d := range f.daemons {
+		if name != "controller" {
+			d.Close()
+			f.cancel[name]()
+		}
+	}
+	if f.ctrl != nil {
+		f.ctrl.Close()
+		f.cancel["controller"]()
+	}
+}
+
+// waitHosts waits until the controller has n online hosts.
+func (f *fleet) waitHosts(ctx context.Context, n int) {
+	f.t.Helper()
+	for {
+		hs, err := f.admin.Hosts(ctx)
+		online := 0
+		for _, h := range hs {
+			if h.Online {
+				online++
+			}
+		}
+		if err == nil && online >= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			f.t.Fatalf("only %d of %d hosts registered", online, n)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitEnded polls the distribution until it ends (bounded by ctx).
+func (f *fleet) waitEnded(ctx context.Context, id string) api.Distribution {
+	f.t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		d, err := f.admin.Distribution(ctx, id)
+		if err == nil {
+			switch d.State {
+			case api.DistComplete, api.DistPartial, api.DistFailed, api.DistCancelled:
+				return d
+			}
+		}
+		select {
+		case <-ctx.Done():
+			f.t.Fatalf("distribution %s did not end: last state %+v, err %v", id, d, err)
+		case <-tick.C:
+		}
+	}
+}
+
+func TestSwarmOverLoopback(t *testing.T) {
+	const size = 48 << 20
+	const clients = 5
+	f := newFleet(t)
+	src := filepath.Join(f.dir, "src.img")
+	sum, err := origin.Generate(src, size, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := origin.Start(origin.Options{File: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer org.Close()
+
+	f.start("relay-1", []string{api.RoleRelay}, nil)
+	for i := 1; i <= clients; i++ {
+		f.start(fmt.Sprintf("client-%d", i), []string{api.RoleClient}, map[string]string{"site": "a"})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f.waitHosts(ctx, clients+2)
+
+	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"all"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Targets != clients {
+		t.Fatalf("targets = %d, want %d", d.Targets, clients)
+	}
+	d = f.waitEnded(ctx, d.ID)
+	if d.State != api.DistComplete {
+		t.Fatalf("state = %s, want complete; assignments: %+v", d.State, d.Assignments)
+	}
+	for i := 1; i <= clients; i++ {
+		p := filepath.Join(f.dir, fmt.Sprintf("client-%d", i), "files", "src.img")
+		got, err := content.SHA256File(ctx, p)
+		if err != nil {
+			t.Fatalf("client-%d copy: %v", i, err)
+		}
+		if got != sum {
+			t.Errorf("client-%d copy sha256 %s, want %s", i, got, sum)
+		}
+		if _, err := os.Stat(filepath.Join(f.dir, fmt.Sprintf("client-%d", i), "tasks", d.ID, "data.part")); !os.IsNotExist(err) {
+			t.Errorf("client-%d left its partial file behind (%v)", i, err)
+		}
+	}
+	served := org.Stats().BytesServed
+	if limit := int64(float64(size) * 1.25); served > limit {
+		t.Errorf("origin served %d bytes, more than 1.25× the file (%d)", served, limit)
+	}
+	if d.BytesBT < size*clients*9/10 {
+		t.Errorf("clients got %d bytes over BitTorrent, want about %d", d.BytesBT, size*clients)
+	}
+	t.Logf("origin served %.2f× the file; clients got %d MiB over bt", float64(served)/size, d.BytesBT>>20)
+}
+
+func TestPublishLocalFile(t *testing.T) {
+	const size = 8<<20 + 12345
+	f := newFleet(t)
+	pub := f.start("publisher", []string{api.RoleClient}, nil)
+	_ = pub
+	f.start("client-1", []string{api.RoleClient}, nil)
+	f.start("client-2", []string{api.RoleClient}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f.waitHosts(ctx, 4)
+	src := filepath.Join(f.dir, "local.bin")
+	sum, err := origin.Generate(src, size, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := api.NewLocal(f.daemons["publisher"].Config().Socket)
+	p, err := local.Publish(ctx, api.Publish{Path: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.SHA256 != sum || p.Size != size {
+		t.Fatalf("published %+v, want sha256 %s size %d", p, sum, size)
+	}
+	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{
+		Source: p.Source, Metainfo: p.Metainfo, SHA256: p.SHA256, Publisher: p.Host, To: []string{"client-1", "client-2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = f.waitEnded(ctx, d.ID)
+	if d.State != api.DistComplete {
+		t.Fatalf("state = %s, want complete: %+v", d.State, d.Assignments)
+	}
+	for _, c := range []string{"client-1", "client-2"} {
+		got, err := content.SHA256File(ctx, filepath.Join(f.dir, c, "files", "local.bin"))
+		if err != nil || got != sum {
+			t.Errorf("%s copy sha256 %s (%v), want %s", c, got, err, sum)
+		}
+	}
+	// A missing local file is a clear source error.
+	_, err = local.Publish(ctx, api.Publish{Path: filepath.Join(f.dir, "nope")})
+	if !api.IsCode(err, api.CodeSource) {
+		t.Fatalf("publish of a missing file: %v, want a source error", err)
+	}
+}
