@@ -24,9 +24,17 @@ type CLI struct {
 	Push    PushCmd    `cmd:"" help:"Distribute a file (http(s) URL or local path) to hosts."`
 	Ls      LsCmd      `cmd:"" help:"List distributions, newest first."`
 	Show    ShowCmd    `cmd:"" help:"Show one distribution and each host's part in it."`
+	Report  ReportCmd  `cmd:"" help:"Figures of one distribution: completion, speed per site, bytes by source, origin load, failures."`
 	Hosts   HostsCmd   `cmd:"" help:"List the hosts known to the controller."`
+	Origin  OriginCmd  `cmd:"" help:"Show and set origin limits (connections, bandwidth, bytes per window) that hold for the whole fleet."`
+	Top     TopCmd     `cmd:"" help:"Live dashboard of distributions, swarms, origin limits and events (plain text when not a terminal)."`
+	Cancel  CancelCmd  `cmd:"" help:"Cancel a distribution on every host."`
 	Version VersionCmd `cmd:"" help:"Print the version of dist."`
+	Plugin  PluginCmd  `cmd:"" help:"List and check plugins (origin IO for partitions, relay policies)."`
 	Demo    DemoCmd    `cmd:"" help:"Run a whole distribution on this machine: origin, controller, relays and clients."`
+
+	Completion CompletionCmd `cmd:"" help:"Print a shell completion script for bash, zsh or fish."`
+	Man        ManCmd        `cmd:"" hidden:"" help:"Write the man pages (dist.1 and one per command) into a directory."`
 }
 
 // BeforeResolve loads config files just before kong applies resolvers, when --config and
@@ -91,11 +99,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	return ExitOK
 }
 
-// NewParser builds the kong parser over c; the man page generator uses it too.
-func NewParser(c *CLI, stdout, stderr io.Writer) (*kong.Kong, error) {
-	return kong.New(c,
+// NewParser builds the kong parser over c; the man page generator uses it too, with extra options
+// that pin the machine-dependent defaults.
+func NewParser(c *CLI, stdout, stderr io.Writer, extra ...kong.Option) (*kong.Kong, error) {
+	opts := []kong.Option{
 		kong.Name("dist"),
-		kong.Description("Distribute big files from one origin to many hosts: BitTorrent carries the bulk, "+
+		kong.Description("Distribute big files from one origin to many hosts: BitTorrent carries the bulk, " +
 			"HTTP fills the gaps, a controller keeps the origin's load inside hard limits."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
@@ -108,7 +117,8 @@ func NewParser(c *CLI, stdout, stderr io.Writer) (*kong.Kong, error) {
 		kong.Configuration(loadConfig),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Bind(&c.Globals),
-	)
+	}
+	return kong.New(c, append(opts, extra...)...)
 }
 
 // explicitFlags collects the long names of flags set on the command line, by a config file (kong

@@ -24,6 +24,14 @@ type DaemonCmd struct {
 	HostToken  string            `help:"Controller role: token accepted from daemons (default: --token)." env:"DIST_HOST_TOKEN" placeholder:"TOKEN"`
 	ReadyFile  string            `help:"Write {http_url,bt_addr,socket} as JSON here once serving." env:"DIST_READY_FILE" hidden:""`
 	LogLevel   string            `help:"Log level: ${enum} (default: ${default})." enum:"debug,info,warn,error" default:"info" env:"DIST_LOG_LEVEL" placeholder:"LEVEL"`
+
+	BTBlocked           bool        `name:"bt-blocked" help:"Client role: use no BitTorrent connection at all, as on a network that blocks P2P (HTTP carries the download)." env:"DIST_BT_BLOCKED"`
+	BTDownloadRate      Rate        `name:"bt-download-rate" help:"Cap of this host's BitTorrent download rate, e.g. 20MiB/s (default: none)." env:"DIST_BT_DOWNLOAD_RATE" placeholder:"RATE"`
+	BTUploadRate        Rate        `name:"bt-upload-rate" help:"Cap of this host's BitTorrent upload rate (default: none)." env:"DIST_BT_UPLOAD_RATE" placeholder:"RATE"`
+	AllowUnleasedOrigin bool        `help:"Client role: fetch pieces from the origin without a controller lease (the origin's load is then unbounded)." env:"DIST_ALLOW_UNLEASED_ORIGIN"`
+	Hybrid              HybridFlags `embed:"" group:"Hybrid download defaults (a push's settings win)"`
+	PluginDir           string      `help:"Directory of dist-plugin-NAME executables (default: beside dist, then the system's plugin directory)." env:"DIST_PLUGIN_DIR" type:"path" placeholder:"DIR"`
+	RelayPolicy         string      `help:"Controller role: relay-policy plugin choosing relays (default: built-in); it falls back to the built-in policy when the plugin fails." env:"DIST_RELAY_POLICY" placeholder:"PLUGIN"`
 }
 
 // Run starts the daemon and blocks until SIGINT/SIGTERM; a stop by signal is a clean exit.
@@ -71,6 +79,18 @@ func (c *DaemonCmd) config(g *Globals) (daemon.Config, error) {
 		Labels:     c.Label,
 		ReadyFile:  c.ReadyFile,
 		Logger:     slog.New(slog.NewTextHandler(g.Err, &slog.HandlerOptions{Level: level})),
+
+		BTBlocked:           c.BTBlocked,
+		BTDownloadRate:      int64(c.BTDownloadRate),
+		BTUploadRate:        int64(c.BTUploadRate),
+		AllowUnleasedOrigin: c.AllowUnleasedOrigin,
+		PluginDir:           c.PluginDir,
+		RelayPolicy:         c.RelayPolicy,
+	}
+	if set, err := c.Hybrid.settings(); err != nil {
+		return daemon.Config{}, err
+	} else if set != nil {
+		cfg.Hybrid = *set
 	}
 	// A controller talks to itself unless told otherwise; other roles need one, and the default
 	// URL is as good a guess as any.

@@ -23,13 +23,18 @@ import (
 // DemoCmd runs a whole distribution on this machine: an HTTP origin with a generated file, a
 // controller, relays and clients as real daemon processes on loopback.
 type DemoCmd struct {
-	Clients    int           `default:"6" help:"Number of client daemons."`
-	Relays     int           `default:"1" help:"Number of relay daemons."`
-	Size       string        `default:"256MiB" help:"Size of the generated file (e.g. 64MiB, 1GiB)."`
-	OriginRate string        `help:"Cap the origin's total upload rate (e.g. 20MiB), to watch a slow origin." placeholder:"RATE"`
-	Dir        string        `help:"Work directory (default: a new temporary directory, removed afterwards)." type:"path"`
-	Keep       bool          `help:"Keep the work directory and its logs."`
-	Timeout    time.Duration `default:"10m" help:"Give up after this long."`
+	Clients        int           `default:"6" help:"Number of client daemons."`
+	Relays         int           `default:"1" help:"Number of relay daemons."`
+	Size           string        `default:"256MiB" help:"Size of the generated file (e.g. 64MiB, 1GiB)."`
+	OriginRate     string        `help:"Cap the origin's total upload rate (e.g. 20MiB), to watch a slow origin." placeholder:"RATE"`
+	Dir            string        `help:"Work directory (default: a new temporary directory, removed afterwards)." type:"path"`
+	Keep           bool          `help:"Keep the work directory and its logs."`
+	Timeout        time.Duration `default:"10m" help:"Give up after this long."`
+	OriginMaxConns int           `name:"origin-max-conns" help:"Origin policy for the demo origin, set on the controller before the push: most requests in flight from all hosts." placeholder:"N"`
+	OriginMaxRate  string        `name:"origin-max-rate" help:"Origin policy for the demo origin: most bandwidth from it to all hosts, e.g. 20MiB/s." placeholder:"RATE"`
+	BTBlocked      int           `name:"bt-blocked" help:"Number of clients that cannot reach any BitTorrent peer (HTTP carries their download)." placeholder:"N"`
+	BTSlow         string        `name:"bt-slow" help:"N:RATE: N clients whose BitTorrent download is limited to RATE (e.g. 2:200KiB/s), to watch HTTP assist." placeholder:"N:RATE"`
+	Hybrid         HybridFlags   `embed:"" group:"Hybrid download"`
 }
 
 // DemoResult is the demo's summary; its JSON field names are documented and stable.
@@ -48,7 +53,24 @@ type DemoResult struct {
 	BytesHTTPOrigin int64   `json:"bytes_http_origin"`
 	MakespanMs      int64   `json:"makespan_ms"`
 	TTFBMs          int64   `json:"ttfb_ms"`
-	Dir             string  `json:"dir,omitempty"`
+	RelayPullMs     int64   `json:"relay_pull_ms"` // push until the last relay held the whole file
+	// Measured at the origin: most requests in flight at once, and most bytes/s over any 10 s.
+	OriginMaxConcurrent int64        `json:"origin_max_concurrent"`
+	OriginPeakRate      int64        `json:"origin_peak_rate"`
+	Hosts               []DemoClient `json:"hosts,omitempty"` // each client's bytes by source and hybrid mode
+	Dir                 string       `json:"dir,omitempty"`
+}
+
+// DemoClient is one client's part of the demo result.
+type DemoClient struct {
+	Host            string `json:"host"`
+	BT              string `json:"bt"` // "ok", "blocked" or the BitTorrent rate limit
+	Mode            string `json:"mode,omitempty"`
+	ModeReason      string `json:"mode_reason,omitempty"`
+	BytesBT         int64  `json:"bytes_bt"`
+	BytesHTTPRelay  int64  `json:"bytes_http_relay"`
+	BytesHTTPOrigin int64  `json:"bytes_http_origin"`
+	DoneMs          int64  `json:"done_ms"` // after the push
 }
 
 // Run runs the demo and prints its summary.
@@ -66,6 +88,19 @@ func (c *DemoCmd) Run(g *Globals) error {
 	if c.Clients < 1 || c.Relays < 1 {
 		return usageError{errors.New("--clients and --relays must be at least 1")}
 	}
+	hyb, err := c.hybridOptions()
+	if err != nil {
+		return err
+	}
+	var maxRate int64
+	if c.OriginMaxRate != "" {
+		if maxRate, err = parseBandwidth(c.OriginMaxRate); err != nil {
+			return usageError{fmt.Errorf("--origin-max-rate: %w", err)}
+		}
+	}
+	if c.OriginMaxConns < 0 {
+		return usageError{errors.New("--origin-max-conns must not be negative")}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
@@ -79,6 +114,8 @@ func (c *DemoCmd) Run(g *Globals) error {
 	res, err := RunDemo(ctx, DemoOptions{
 		Clients: c.Clients, Relays: c.Relays, Size: size, OriginRate: rate,
 		Dir: c.Dir, Keep: c.Keep, Live: streamIsTerminal(g.Err) && !g.Quiet,
+		BTBlocked: hyb.blocked, BTSlow: hyb.slow, BTSlowRate: hyb.rate, Settings: hyb.settings,
+		OriginMaxConns: c.OriginMaxConns, OriginMaxRate: maxRate,
 	}, progress)
 	if err != nil {
 		return err
@@ -106,7 +143,14 @@ type DemoOptions struct {
 	OriginRate int64
 	Dir        string
 	Keep       bool
-	Live       bool // redraw progress in place (a terminal)
+	Live       bool          // redraw progress in place (a terminal)
+	BTBlocked  int           // the first BTBlocked clients reach no BitTorrent peer
+	BTSlow     int           // the next BTSlow clients download BitTorrent at BTSlowRate
+	BTSlowRate int64         // bytes/s
+	Settings   *api.Settings // the push's hybrid settings
+	// The demo origin's policy on the controller; 0: no limit.
+	OriginMaxConns int
+	OriginMaxRate  int64 // bytes/s
 }
 
 // RunDemo starts an origin and a fleet, pushes the file to every client, waits, and verifies each copy.
@@ -171,8 +215,9 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 		if strings.HasPrefix(n, "relay") {
 			role = api.RoleRelay
 		}
+		extra := o.clientArgs(n)
 		go func() {
-			p, err := cl.Start(ctx, n, []string{role}, map[string]string{"site": "demo"})
+			p, err := cl.Start(ctx, n, []string{role}, map[string]string{"site": "demo"}, extra...)
 			ch <- started{p, err}
 		}()
 	}
@@ -189,8 +234,15 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 		return res, err
 	}
 	client := cl.API()
+	if o.OriginMaxConns > 0 || o.OriginMaxRate > 0 {
+		u := api.OriginUpdate{Origin: org.URL(), MaxConns: &o.OriginMaxConns, MaxRate: &o.OriginMaxRate}
+		if _, err := client.SetOrigin(ctx, u); err != nil {
+			return res, fmt.Errorf("set origin policy: %w", err)
+		}
+		fmt.Fprintf(progress, "origin policy: at most %d requests in flight, %s/s (0: no limit)\n", o.OriginMaxConns, humanBytes(o.OriginMaxRate))
+	}
 	t0 := time.Now()
-	d, err := client.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"all"}, SHA256: sum})
+	d, err := client.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"all"}, SHA256: sum, Settings: o.Settings})
 	if err != nil {
 		return res, fmt.Errorf("push: %w", err)
 	}
@@ -215,6 +267,15 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 		}
 	}
 	view.done()
+	// A relay reports the end of its pull within a second; clients may finish inside that second.
+	for wait := 0; wait < 20 && !relaysPulled(d); wait++ {
+		if !sleepUntil(ctx, tick.C) {
+			break
+		}
+		if nd, err := client.Distribution(ctx, d.ID); err == nil {
+			d = nd
+		}
+	}
 
 	res.State = d.State
 	res.Clients = o.Clients
@@ -222,18 +283,27 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 	res.FileBytes = o.Size
 	res.OriginBytes = org.Stats().BytesServed
 	res.OriginRatio = float64(res.OriginBytes) / float64(o.Size)
+	res.OriginMaxConcurrent = org.Stats().MaxConcurrent
+	res.OriginPeakRate = peakRate(org.Samples(), 10*time.Second)
 	res.BytesBT = d.BytesBT
 	res.BytesHTTPRelay = d.BytesHTTPRelay
 	res.BytesHTTPOrigin = d.BytesHTTPOrigin
 	res.BytesHTTP = d.BytesHTTPRelay + d.BytesHTTPOrigin
 	var ttfb []int64
 	for _, a := range d.Assignments {
+		if a.Role == api.RoleRelay && !a.DoneAt.IsZero() {
+			res.RelayPullMs = max(res.RelayPullMs, a.DoneAt.Sub(t0).Milliseconds())
+		}
 		if a.Role != api.RoleClient {
 			continue
 		}
+		dc := DemoClient{Host: a.Host, BT: o.clientBT(a.Host), Mode: a.Mode, ModeReason: a.ModeReason,
+			BytesBT: a.BytesBT, BytesHTTPRelay: a.BytesHTTPRelay, BytesHTTPOrigin: a.BytesHTTPOrigin}
 		if !a.DoneAt.IsZero() {
 			res.MakespanMs = max(res.MakespanMs, a.DoneAt.Sub(t0).Milliseconds())
+			dc.DoneMs = a.DoneAt.Sub(t0).Milliseconds()
 		}
+		res.Hosts = append(res.Hosts, dc)
 		if !a.FirstByteAt.IsZero() {
 			ttfb = append(ttfb, a.FirstByteAt.Sub(t0).Milliseconds())
 		}
@@ -254,14 +324,43 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 	return res, nil
 }
 
+// relaysPulled reports whether every relay of d has reported the end of its pull.
+func relaysPulled(d api.Distribution) bool {
+	for _, a := range d.Assignments {
+		if a.Role == api.RoleRelay && a.DoneAt.IsZero() && a.State != api.TaskFailed {
+			return false
+		}
+	}
+	return true
+}
+
+// sleepUntil waits for the next tick; false when ctx ended first.
+func sleepUntil(ctx context.Context, tick <-chan time.Time) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tick:
+		return true
+	}
+}
+
 func printDemo(w io.Writer, r DemoResult) {
 	fmt.Fprintf(w, "distribution %s: %s\n", r.DistID, r.State)
 	fmt.Fprintf(w, "  copies verified   %d of %d (sha256)\n", r.Verified, r.Clients)
 	fmt.Fprintf(w, "  file              %s\n", humanBytes(r.FileBytes))
 	fmt.Fprintf(w, "  origin served     %s (%.2f× the file)\n", humanBytes(r.OriginBytes), r.OriginRatio)
+	fmt.Fprintf(w, "  origin peak       %d requests in flight, %s/s over 10 s\n", r.OriginMaxConcurrent, humanBytes(r.OriginPeakRate))
 	fmt.Fprintf(w, "  clients got       bt %s, http %s\n", humanBytes(r.BytesBT), humanBytes(r.BytesHTTP))
 	fmt.Fprintf(w, "  first byte        %d ms (median)\n", r.TTFBMs)
+	fmt.Fprintf(w, "  relay pulled      %d ms after the push\n", r.RelayPullMs)
 	fmt.Fprintf(w, "  last copy done    %d ms after the push\n", r.MakespanMs)
+	for _, h := range r.Hosts {
+		if h.BT == "ok" && (h.Mode == "" || h.Mode == "bt") {
+			continue // only the clients the hybrid download had to help
+		}
+		fmt.Fprintf(w, "  %-17s bt %s: %s, bt %s, http %s, done %d ms (%s)\n", h.Host, h.BT, h.Mode,
+			humanBytes(h.BytesBT), humanBytes(h.BytesHTTPRelay+h.BytesHTTPOrigin), h.DoneMs, h.ModeReason)
+	}
 	if r.Dir != "" {
 		fmt.Fprintf(w, "  kept              %s\n", r.Dir)
 	}
@@ -317,4 +416,18 @@ func bar(frac float64, width int) string {
 	full := int(frac*float64(width) + 0.5)
 	full = max(0, min(width, full))
 	return "[" + strings.Repeat("#", full) + strings.Repeat(".", width-full) + "]"
+}
+
+// peakRate is the most bytes/s the origin served over any window of width w.
+func peakRate(s []origin.Sample, w time.Duration) int64 {
+	n := max(1, int(w/origin.SampleInterval))
+	var sum, best int64
+	for i := range s {
+		sum += s[i].Bytes
+		if i >= n {
+			sum -= s[i-n].Bytes
+		}
+		best = max(best, sum)
+	}
+	return int64(float64(best) / (float64(n) * origin.SampleInterval.Seconds()))
 }

@@ -25,6 +25,11 @@ type PushCmd struct {
 	PieceSize ByteSize      `help:"BitTorrent piece size, e.g. 4MiB (default: chosen from the file size)." placeholder:"SIZE"`
 	Wait      bool          `help:"Wait until the distribution ends; exit 0 complete, 2 partial, 3 failed or cancelled."`
 	Timeout   time.Duration `help:"With --wait: stop waiting after this long (exit 8; the distribution goes on). 0 waits forever." default:"0" placeholder:"DURATION"`
+	Hybrid    HybridFlags   `embed:"" group:"Hybrid download"`
+	// StartThreshold belongs to the relays, not to the hybrid download of the clients.
+	StartThreshold float64 `name:"start-threshold" help:"Share of the file a relay holds before it serves over HTTP (0.01-0.10; default 0.03); several waiting clients start it sooner." placeholder:"FRACTION"`
+	// Origin limits set the source's origin policy on the controller before the push (see dist origin set).
+	Origin OriginLimits `embed:"" prefix:"origin-" group:"Origin limits (for the whole fleet, kept by the controller)"`
 }
 
 var hexSHA256 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
@@ -48,6 +53,9 @@ func (c *PushCmd) Validate() error {
 	if c.Timeout < 0 {
 		return errors.New("--timeout: must not be negative")
 	}
+	if c.StartThreshold != 0 && (c.StartThreshold < 0.01 || c.StartThreshold > 0.10) {
+		return errors.New("--start-threshold: give a share between 0.01 and 0.10")
+	}
 	if c.Timeout > 0 && !c.Wait {
 		return errors.New("--timeout only applies with --wait")
 	}
@@ -65,10 +73,27 @@ func (c *PushCmd) Run(g *Globals) error {
 		SHA256:   strings.ToLower(c.SHA256),
 		PieceLen: int64(c.PieceSize),
 	}
+	set, err := c.Hybrid.settings()
+	if err != nil {
+		return err
+	}
+	req.Settings = set
+	if c.StartThreshold != 0 {
+		if req.Settings == nil {
+			req.Settings = &api.Settings{}
+		}
+		req.Settings.StartThreshold = c.StartThreshold
+	}
+	if _, _, err := c.Origin.update(c.Source, "origin-"); err != nil {
+		return err // a bad limit is found before a local file is published
+	}
 	if !isURL(c.Source) {
 		if err := c.publish(g, &req); err != nil {
 			return err
 		}
+	}
+	if err := setOriginLimits(g, c.Origin, req.Source, "origin-"); err != nil {
+		return err
 	}
 	d, err := g.API().CreateDistribution(g.Context(), req)
 	if api.IsCode(err, api.CodeNoTargets) && len(req.To) > 0 && !strings.Contains(err.Error(), req.To[0]) {
@@ -104,7 +129,9 @@ func (c *PushCmd) selectors() []string {
 // publish asks the local daemon to hash and serve a local file, and fills req from its answer.
 func (c *PushCmd) publish(g *Globals, req *api.CreateDistribution) error {
 	if i := strings.Index(c.Source, "://"); i > 0 && !strings.ContainsAny(c.Source[:i], `/\`) {
-		return exitf(ExitSource, "unsupported source %s: use an http(s) URL or a local path", c.Source)
+		// SCHEME://… other than http(s): a device the local daemon reads through the origin-IO
+		// plugin of that name (partition:///dev/sdb1).
+		return c.publishPath(g, req, c.Source)
 	}
 	fi, err := os.Stat(c.Source)
 	switch {
@@ -122,7 +149,12 @@ func (c *PushCmd) publish(g *Globals, req *api.CreateDistribution) error {
 	if g.ShowProgress() {
 		g.Notef("publishing %s (%s) through the local daemon: hashing...", c.Source, humanBytes(fi.Size()))
 	}
-	pub, err := g.Local().Publish(g.Context(), api.Publish{Path: abs, PieceLen: int64(c.PieceSize)})
+	return c.publishPath(g, req, abs)
+}
+
+// publishPath has the local daemon publish path (a file or a plugin URI) and fills req.
+func (c *PushCmd) publishPath(g *Globals, req *api.CreateDistribution, path string) error {
+	pub, err := g.Local().Publish(g.Context(), api.Publish{Path: path, PieceLen: int64(c.PieceSize)})
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", c.Source, &localError{socket: g.Socket, err: err})
 	}

@@ -25,7 +25,11 @@ type doneRecord struct {
 
 // runClient downloads the distribution over BitTorrent, verifies it, moves it into place and seeds.
 func (t *task) runClient(ctx context.Context, log *slog.Logger) error {
+	if isPluginURI(t.spec.Dest) {
+		return t.runClientDevice(ctx, log) // device.go: written in place through a plugin
+	}
 	t.setState(api.TaskWaiting)
+	t.streamBeforeMetainfo(ctx, log) // fast start over HTTP from a relay while a relay hashes the source
 	mi, err := t.waitMetainfo(ctx)
 	if err != nil {
 		return err
@@ -68,11 +72,25 @@ func (t *task) runClient(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("add torrent %s: %w", m.InfoHash, err)
 	}
 	t.holdTorrent(tor)
+	if t.d.cfg.BTBlocked {
+		tor.BlockBT()
+	}
 	go t.followPeers(ctx, tor)
-	t.sample(ctx, tor, tor.Done())
+	assisted := make(chan struct{})
+	actx, stopAssist := context.WithCancel(ctx)
+	go func() {
+		defer close(assisted)
+		t.assist(actx, log, tor)
+	}()
+	defer func() { stopAssist(); <-assisted }() // no HTTP fetch outlives the download
+	timeout := t.timeout()
+	t.sample(ctx, tor, firstOf(ctx, tor.Done(), timeout))
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-timeout:
+		return fmt.Errorf("distribution %s not complete after the task timeout of %s: %d of %d bytes here",
+			t.spec.DistID, time.Duration(t.settings().TimeoutMs)*time.Millisecond, tor.Stats().Have, m.Size)
 	case <-tor.Done():
 	}
 	st := tor.Stats()
@@ -144,9 +162,15 @@ func (t *task) followPeers(ctx context.Context, tor *swarm.Torrent) {
 			}
 			tor.AddPeers(addrs)
 		}
-		if !sleepCtx(ctx, wait) {
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
 			return
+		case <-t.peersKick: // pushed by the controller: new members may be there
+		case <-timer.C:
 		}
+		timer.Stop()
 		wait = min(wait*2, 5*time.Second)
 	}
 }

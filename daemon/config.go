@@ -2,7 +2,11 @@
 // client), serves the controller API, the content and the LocalAPI, and runs the tasks.
 package daemon
 
-import "log/slog"
+import (
+	"log/slog"
+
+	"dist/core/api"
+)
 
 // Config is everything a daemon needs; the CLI fills it from file < env < flags.
 type Config struct {
@@ -20,4 +24,17 @@ type Config struct {
 	Socket     string            // LocalAPI unix socket; default: <Data>/dist.sock
 	ReadyFile  string            // when set, a JSON object {"http_url","bt_addr","socket"} is written here once serving
 	Logger     *slog.Logger
+
+	// Hybrid download defaults of this host; a push's settings override them field by field.
+	Hybrid api.Settings
+	// BTBlocked runs the client without any BitTorrent connection, as on a network that blocks P2P.
+	BTBlocked bool
+	// BTDownloadRate and BTUploadRate cap the BitTorrent traffic of the host (bytes/s, 0 = no cap).
+	BTDownloadRate, BTUploadRate int64
+	// AllowUnleasedOrigin lets clients fetch pieces from the origin without a controller lease.
+	AllowUnleasedOrigin bool
+	// PluginDir is where dist-plugin-NAME executables are found; "" → plugins.DefaultDirs.
+	PluginDir string
+	// RelayPolicy names the controller's relay-policy plugin; "" → the built-in policy.
+	RelayPolicy string
 }

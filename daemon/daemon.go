@@ -42,6 +42,8 @@ type Daemon struct {
 	mu        sync.Mutex
 	tasks     map[string]*task      // by task id
 	published map[string]*published // by info hash
+	gates     originGates           // origin leases (origin_gate.go)
+	pm        pluginManager         // plugins started on demand (plugins.go)
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -138,7 +140,8 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 	d.httpURL = strings.TrimRight(d.httpURL, "/")
 
-	d.node, err = swarm.New(swarm.Config{ListenAddr: d.cfg.BTListen, Logger: d.log})
+	d.node, err = swarm.New(swarm.Config{ListenAddr: d.cfg.BTListen, Logger: d.log,
+		UploadRate: d.cfg.BTUploadRate, DownloadRate: d.cfg.BTDownloadRate})
 	if err != nil {
 		return fmt.Errorf("bittorrent listener %s: %w", d.cfg.BTListen, err)
 	}
@@ -148,6 +151,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	mux.HandleFunc("HEAD /v1/content/{id}", d.serveContent)
 	mux.HandleFunc("GET /v1/files/{hash}", d.servePublished)
 	mux.HandleFunc("HEAD /v1/files/{hash}", d.servePublished)
+	mux.HandleFunc("GET /metrics", d.serveMetrics) // Prometheus text format (metrics.go)
 	if d.cfg.has(api.RoleController) {
 		if err := d.startController(ctx); err != nil {
 			return err
@@ -181,24 +185,24 @@ func (d *Daemon) start(ctx context.Context) error {
 }
 
 func (d *Daemon) startController(ctx context.Context) error {
-	if d.cfg.AdminToken == "" {
-		t, err := tokenFile(filepath.Join(d.cfg.Data, "admin.token"))
-		if err != nil {
-			return err
-		}
-		d.cfg.AdminToken = t
-		d.log.Info("admin token generated", "file", filepath.Join(d.cfg.Data, "admin.token"))
-	}
 	if d.cfg.HostToken == "" {
 		d.cfg.HostToken = d.cfg.Token
 	}
-	if d.cfg.HostToken == "" {
-		t, err := tokenFile(filepath.Join(d.cfg.Data, "host.token"))
+	// Nothing is open: a token not given is generated once and kept in the data directory.
+	for _, tok := range []struct {
+		v    *string
+		file string
+	}{{&d.cfg.AdminToken, "admin.token"}, {&d.cfg.HostToken, "host.token"}} {
+		if *tok.v != "" {
+			continue
+		}
+		path := filepath.Join(d.cfg.Data, tok.file)
+		t, err := tokenFile(path)
 		if err != nil {
 			return err
 		}
-		d.cfg.HostToken = t
-		d.log.Info("host token generated", "file", filepath.Join(d.cfg.Data, "host.token"))
+		*tok.v = t
+		d.log.Info("token read from file", "file", path)
 	}
 	if d.cfg.Token == "" {
 		d.cfg.Token = d.cfg.HostToken
@@ -216,6 +220,7 @@ func (d *Daemon) startController(ctx context.Context) error {
 		AdminToken: d.cfg.AdminToken,
 		HostToken:  d.cfg.HostToken,
 		Logger:     d.log.With("role", "controller"),
+		Policy:     d.relayPolicy(),
 		Probe: func(ctx context.Context, url string) (int64, error) {
 			return fetch.Probe(ctx, probeClient, url)
 		},
@@ -249,6 +254,8 @@ func (d *Daemon) shutdown() {
 		t.close()
 	}
 	d.mu.Unlock()
+	d.closeGates()
+	d.pm.close()
 	if d.node != nil {
 		_ = d.node.Close()
 	}

@@ -3,36 +3,21 @@ package daemon
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
 	"dist/core/api"
 )
 
-// startLocal serves the LocalAPI on a unix socket: the CLI and the dashboard reach the daemon of
-// their own host there, with the file system's permissions as the access check.
+// startLocal serves the LocalAPI on a unix socket (a named pipe on Windows, see listenLocal): the
+// CLI and the dashboard reach the daemon of their own host there, with the operating system's
+// permissions as the access check.
 func (d *Daemon) startLocal() error {
-	if err := os.MkdirAll(filepath.Dir(d.cfg.Socket), 0o755); err != nil {
-		return fmt.Errorf("socket directory %s: %w", filepath.Dir(d.cfg.Socket), err)
-	}
-	// A socket file left by a daemon that died would make Listen fail; a live daemon still answers.
-	if _, err := os.Stat(d.cfg.Socket); err == nil {
-		if c, err := net.DialTimeout("unix", d.cfg.Socket, time.Second); err == nil {
-			c.Close()
-			return fmt.Errorf("socket %s: another daemon is listening there", d.cfg.Socket)
-		}
-		_ = os.Remove(d.cfg.Socket)
-	}
-	ln, err := net.Listen("unix", d.cfg.Socket)
+	ln, err := listenLocal(d.cfg.Socket)
 	if err != nil {
-		return fmt.Errorf("listen on socket %s: %w", d.cfg.Socket, err)
+		return err
 	}
-	_ = os.Chmod(d.cfg.Socket, 0o660)
 	d.localLn = ln
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/publish", d.handlePublish)

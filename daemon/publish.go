@@ -28,6 +28,7 @@ type published struct {
 	SHA256   string `json:"sha256"`
 	Metainfo []byte `json:"metainfo"`
 	tor      *swarm.Torrent
+	dev      *pluginDevice // set when Path is a plugin URI (device.go)
 }
 
 func (d *Daemon) publishedDir() string { return filepath.Join(d.cfg.Data, "published") }
@@ -38,6 +39,9 @@ type badSource struct{ error }
 // publish hashes a local file (pieces in parallel on every core, the whole-file sha256 beside
 // them), starts seeding it and serving it over HTTP, and remembers it across restarts.
 func (d *Daemon) publish(ctx context.Context, req api.Publish) (api.Published, error) {
+	if isPluginURI(req.Path) {
+		return d.publishDevice(ctx, req)
+	}
 	path, err := filepath.Abs(req.Path)
 	if err != nil {
 		return api.Published{}, fmt.Errorf("path %s: %w", req.Path, err)
@@ -105,7 +109,7 @@ func (d *Daemon) servePublication(ctx context.Context, p *published) error {
 		return nil
 	}
 	tor, err := d.node.Add(ctx, swarm.Spec{
-		Metainfo: p.Metainfo, DataPath: p.Path, Complete: true,
+		Metainfo: p.Metainfo, DataPath: p.Path, Complete: true, Device: p.device(),
 		CompletionPath: filepath.Join(d.publishedDir(), p.InfoHash+".pieces"),
 	})
 	if err != nil {
@@ -136,6 +140,14 @@ func (d *Daemon) loadPublished(ctx context.Context) error {
 			continue
 		}
 		var p published
+		if json.Unmarshal(b, &p) == nil && isPluginURI(p.Path) {
+			if d.restoreDevice(ctx, &p) {
+				if err := d.servePublication(ctx, &p); err != nil {
+					d.log.Warn("publication not restored", "path", p.Path, "err", err)
+				}
+			}
+			continue
+		}
 		if json.Unmarshal(b, &p) != nil || fileSize(p.Path) != p.Size {
 			d.log.Warn("publication dropped: file missing or changed", "record", e.Name())
 			continue
@@ -154,6 +166,10 @@ func (d *Daemon) servePublished(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	if p == nil {
 		httpError(w, http.StatusNotFound, api.CodeNotFound, "no file published under "+r.PathValue("hash"))
+		return
+	}
+	if p.dev != nil {
+		serveDevice(w, r, p)
 		return
 	}
 	f, err := os.Open(p.Path)

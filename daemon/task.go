@@ -17,8 +17,9 @@ import (
 
 // task is one assignment running on this host: a client download or a relay pull.
 type task struct {
-	d       *Daemon
-	metaSet chan struct{} // closed when the metainfo is known
+	d         *Daemon
+	metaSet   chan struct{} // closed when the metainfo is known
+	peersKick chan struct{} // a watch answer came: the swarm may have new members
 
 	mu      sync.Mutex
 	spec    api.Task
@@ -27,8 +28,10 @@ type task struct {
 	first   int64 // unix ms of the first byte
 	doneAt  int64 // unix ms when the file was in place
 	tor     *swarm.Torrent
-	file    *os.File // relay: the pulled file, for HTTP serving
-	removed bool     // the controller dropped the task: clean up what is unfinished
+	file    *os.File  // relay: the pulled file, for HTTP serving
+	pulled  *pulled   // relay: what has landed so far, for serving while pulling (relay.go)
+	removed bool      // the controller dropped the task: clean up what is unfinished
+	mode    modeState // client: the hybrid download's mode (assist.go)
 
 	have, bt, httpRelay, httpOrigin, up atomic.Int64
 	peers                               atomic.Int64
@@ -40,7 +43,8 @@ type task struct {
 }
 
 func newTask(d *Daemon, t api.Task) *task {
-	nt := &task{d: d, spec: t, state: api.TaskPending, metaSet: make(chan struct{}), exited: make(chan struct{})}
+	nt := &task{d: d, spec: t, state: api.TaskPending, metaSet: make(chan struct{}), exited: make(chan struct{}),
+		peersKick: make(chan struct{}, 1)}
 	if len(t.Metainfo) > 0 {
 		close(nt.metaSet)
 	}
@@ -49,6 +53,12 @@ func newTask(d *Daemon, t api.Task) *task {
 
 // update takes a newer copy of the task from the watch stream; only the metainfo may appear later.
 func (t *task) update(n api.Task) {
+	// The controller wakes the watches when a swarm gains members (a host joins, a relay is
+	// replaced): ask the tracker now instead of at the next poll.
+	select {
+	case t.peersKick <- struct{}{}:
+	default:
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.spec.Metainfo) == 0 && len(n.Metainfo) > 0 {
@@ -159,6 +169,7 @@ func (t *task) report() api.TaskReport {
 		BytesBT: t.bt.Load(), BytesHTTPRelay: t.httpRelay.Load(), BytesHTTPOrigin: t.httpOrigin.Load(),
 		BytesUp: t.up.Load(), Peers: int(t.peers.Load()),
 		FirstByteMs: t.first, DoneMs: t.doneAt, Error: t.errMsg,
+		Mode: t.mode.mode, ModeReason: t.mode.reason, ModeChanges: t.mode.toReport(),
 	}
 }
 

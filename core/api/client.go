@@ -57,11 +57,10 @@ func New(base, token string) *Client {
 	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 0}}
 }
 
-// NewLocal returns a client for the LocalAPI listening on a unix socket.
+// NewLocal returns a client for the LocalAPI listening on a unix socket (a named pipe on Windows).
 func NewLocal(socket string) *Client {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", socket)
+		return dialLocal(ctx, socket) // a named pipe on Windows
 	}}
 	return &Client{Base: "http://local", HTTP: &http.Client{Transport: tr}}
 }

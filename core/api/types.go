@@ -63,15 +63,18 @@ func (h Host) HasRole(r string) bool {
 
 // CreateDistribution is the body of POST /v1/distributions.
 type CreateDistribution struct {
-	Source    string   `json:"source"`              // http(s) URL the file is fetched from (the origin)
-	Name      string   `json:"name,omitempty"`      // file name on targets; default: last path element of Source
-	To        []string `json:"to"`                  // selectors: host name, label=value, or "all"
-	Dest      string   `json:"dest,omitempty"`      // path on targets; default: <data>/files/<name>
-	Relays    int      `json:"relays,omitempty"`    // number of relays; 0 = automatic (1–5 % of targets, at least 1)
-	Metainfo  []byte   `json:"metainfo,omitempty"`  // bencoded .torrent when the publisher already hashed the file
-	SHA256    string   `json:"sha256,omitempty"`    // optional whole-file checksum, hex
-	Publisher string   `json:"publisher,omitempty"` // host that published a local file and seeds it
-	PieceLen  int64    `json:"piece_length,omitempty"`
+	Source    string    `json:"source"`              // http(s) URL the file is fetched from (the origin)
+	Name      string    `json:"name,omitempty"`      // file name on targets; default: last path element of Source
+	To        []string  `json:"to"`                  // selectors: host name, label=value, or "all"
+	Dest      string    `json:"dest,omitempty"`      // path on targets; default: <data>/files/<name>
+	Relays    int       `json:"relays,omitempty"`    // number of relays; 0 = automatic (1–5 % of targets, at least 1)
+	Metainfo  []byte    `json:"metainfo,omitempty"`  // bencoded .torrent when the publisher already hashed the file
+	SHA256    string    `json:"sha256,omitempty"`    // optional whole-file checksum, hex
+	Publisher string    `json:"publisher,omitempty"` // host that published a local file and seeds it
+	PieceLen  int64     `json:"piece_length,omitempty"`
+	Settings  *Settings `json:"settings,omitempty"` // hybrid download settings; nil: each host's defaults
+	Deadline  time.Time `json:"deadline,omitzero"`  // unfinished targets fail then; the distribution ends partial
+	Priority  int       `json:"priority,omitempty"` // higher goes first (relay choice, upkeep); default 0
 }
 
 // Distribution is one file on its way to a set of hosts.
@@ -101,6 +104,9 @@ type Distribution struct {
 	// Filled by GET /v1/distributions/{id} only.
 	Assignments []Assignment `json:"assignments,omitempty"`
 	Metainfo    []byte       `json:"metainfo,omitempty"`
+	Settings    *Settings    `json:"settings,omitempty"`
+	Deadline    time.Time    `json:"deadline,omitzero"`
+	Priority    int          `json:"priority,omitempty"`
 }
 
 // Assignment is one host's part in a distribution: a client download or a relay task.
@@ -120,21 +126,25 @@ type Assignment struct {
 	FirstByteAt     time.Time `json:"first_byte_at,omitzero"`
 	DoneAt          time.Time `json:"done_at,omitzero"`
 	UpdatedAt       time.Time `json:"updated_at,omitzero"`
+	Mode            string    `json:"mode,omitempty"`        // client: bt, assisting or http-main
+	ModeReason      string    `json:"mode_reason,omitempty"` // why the client is in Mode
+	ModeAt          time.Time `json:"mode_at,omitzero"`      // when the client last changed mode
 }
 
 // Task is what a host is asked to do, delivered over its watch stream. Idempotent by ID.
 type Task struct {
-	ID       string `json:"id"`
-	DistID   string `json:"dist_id"`
-	Role     string `json:"role"` // relay or client
-	Name     string `json:"name"`
-	Source   string `json:"source"`
-	Size     int64  `json:"size"`
-	PieceLen int64  `json:"piece_length,omitempty"`
-	Dest     string `json:"dest,omitempty"`
-	SHA256   string `json:"sha256,omitempty"`
-	Metainfo []byte `json:"metainfo,omitempty"` // empty until known (a relay hashing a URL source publishes it)
-	Cancel   bool   `json:"cancel,omitempty"`   // stop and clean up
+	ID       string    `json:"id"`
+	DistID   string    `json:"dist_id"`
+	Role     string    `json:"role"` // relay or client
+	Name     string    `json:"name"`
+	Source   string    `json:"source"`
+	Size     int64     `json:"size"`
+	PieceLen int64     `json:"piece_length,omitempty"`
+	Dest     string    `json:"dest,omitempty"`
+	SHA256   string    `json:"sha256,omitempty"`
+	Metainfo []byte    `json:"metainfo,omitempty"` // empty until known (a relay hashing a URL source publishes it)
+	Cancel   bool      `json:"cancel,omitempty"`   // stop and clean up
+	Settings *Settings `json:"settings,omitempty"` // the push's hybrid settings; nil: the host's defaults
 }
 
 // Watch is the answer of GET /v1/watch: the full set of the host's live tasks (level-triggered, so a
@@ -163,6 +173,19 @@ type TaskReport struct {
 	FirstByteMs     int64  `json:"first_byte_ms,omitempty"` // unix ms of the first byte received
 	DoneMs          int64  `json:"done_ms,omitempty"`       // unix ms when the file was in place and verified
 	Error           string `json:"error,omitempty"`
+	Mode            string `json:"mode,omitempty"`        // client: bt, assisting or http-main
+	ModeReason      string `json:"mode_reason,omitempty"` // why the client is in Mode
+	// ModeChanges lists the latest mode changes; each is repeated in a few reports so that a lost
+	// report loses none. The controller keeps each once, as an event.
+	ModeChanges []ModeChange `json:"mode_changes,omitempty"`
+}
+
+// ModeChange is one switch of a client's hybrid download between bt, assisting and http-main.
+type ModeChange struct {
+	AtMs   int64  `json:"at_ms"` // unix ms
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Reason string `json:"reason"`
 }
 
 // Peer is one swarm member handed out by the controller's tracker.

@@ -14,6 +14,7 @@ import (
 	neturl "net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SourceError says the origin could not serve the file, and what to do about it.
@@ -92,11 +93,48 @@ func Probe(ctx context.Context, c *http.Client, url string) (int64, error) {
 // GetRange copies bytes [off, off+n) of url to w and returns how many it wrote.
 // A short body is an error after the bytes that did come were written; an
 // answer that is not the requested range is a *SourceError and writes nothing.
-func GetRange(ctx context.Context, c *http.Client, url string, off, n int64, w io.Writer) (int64, error) {
+//
+// With a gate (at most one; an origin's), every request first passes it, and
+// the range is asked for in as many requests as the gate's size bound needs.
+func GetRange(ctx context.Context, c *http.Client, url string, off, n int64, w io.Writer, gate ...Gate) (int64, error) {
 	if off < 0 || n <= 0 {
 		return 0, fmt.Errorf("range of %s: offset %d and length %d must be non-negative and positive", url, off, n)
 	}
+	var g Gate
+	if len(gate) > 0 {
+		g = gate[0]
+	}
+	if g == nil {
+		return getRange(ctx, c, nil, url, off, n, w)
+	}
+	var done int64
+	for done < n {
+		rctx, release, k, err := admit(ctx, g, n-done)
+		if err != nil {
+			if gateRetry(err) && ctx.Err() == nil {
+				continue
+			}
+			return done, err
+		}
+		got, err := getRange(rctx, c, g, url, off+done, k, w)
+		release()
+		done += got
+		if err != nil {
+			if ctx.Err() == nil && rctx.Err() != nil {
+				// The gate ended the admission (its lease ran out): ask again for the rest.
+				continue
+			}
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// getRange is one request of GetRange; g (may be nil) hears how the origin answered.
+func getRange(ctx context.Context, c *http.Client, g Gate, url string, off, n int64, w io.Writer) (int64, error) {
+	start := time.Now()
 	resp, _, err := open(ctx, c, url, off, n, -1)
+	observe(g, start, err)
 	if err != nil {
 		return 0, err
 	}

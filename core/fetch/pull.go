@@ -35,6 +35,9 @@ type Pull struct {
 	// different chunks; data is valid only during the call.
 	OnChunk func(chunk int, data []byte) error
 
+	// Gate, when set, admits every request (the origin's lease); nil: none.
+	Gate Gate
+
 	Retries int                             // retries per chunk after the first attempt; 0: 3, negative: none
 	Backoff func(attempt int) time.Duration // wait before retry attempt (1, 2, ...); nil: DefaultBackoff
 
@@ -190,7 +193,8 @@ func (p *Pull) Run(ctx context.Context) error {
 
 // fetchChunk fills buf with the chunk at off. A retry asks only for what the
 // failed attempt did not deliver: those bytes came in a valid answer, and
-// fetching them again would spend origin capacity for nothing.
+// fetching them again would spend origin capacity for nothing. With a Gate,
+// each request passes it first and asks for no more than it allows.
 func (p *Pull) fetchChunk(ctx context.Context, chunk int, off int64, buf []byte) error {
 	retries := p.Retries
 	switch {
@@ -203,34 +207,49 @@ func (p *Pull) fetchChunk(ctx context.Context, chunk int, off int64, buf []byte)
 	if backoff == nil {
 		backoff = DefaultBackoff
 	}
-	got := 0
-	var last error
-	for attempt := 0; attempt <= retries; attempt++ {
-		if attempt > 0 {
-			if err := wait(ctx, backoff(attempt)); err != nil {
-				return err
+	got, attempt := 0, 0
+	for got < len(buf) {
+		rctx, release, k, err := admit(ctx, p.Gate, int64(len(buf)-got))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
+			if gateRetry(err) {
+				continue
+			}
+			return fmt.Errorf("pull chunk %d: %w", chunk, err)
 		}
-		k, err := p.fetchInto(ctx, off+int64(got), buf[got:])
-		got += k
+		n, err := p.fetchInto(rctx, off+int64(got), buf[got:got+int(k)])
+		release()
+		got += n
 		if err == nil {
-			return nil
+			continue
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		last = err
+		if rctx.Err() != nil {
+			continue // the gate ended the admission (its lease ran out): ask again
+		}
 		if !retryable(err) {
 			return fmt.Errorf("pull chunk %d: %w", chunk, err)
 		}
+		if attempt++; attempt > retries {
+			return fmt.Errorf("pull chunk %d: giving up after %d attempts: %w", chunk, retries+1, err)
+		}
+		if err := wait(ctx, backoff(attempt)); err != nil {
+			return err
+		}
 	}
-	return fmt.Errorf("pull chunk %d: giving up after %d attempts: %w", chunk, retries+1, last)
+	return nil
 }
 
 // fetchInto fills dst with the bytes at off and returns how many it filled.
 func (p *Pull) fetchInto(ctx context.Context, off int64, dst []byte) (int, error) {
 	n := int64(len(dst))
+	start := time.Now()
 	resp, _, err := open(ctx, p.Client, p.URL, off, n, p.Size)
+	observe(p.Gate, start, err)
 	if err != nil {
 		return 0, err
 	}

@@ -9,5 +9,12 @@ import "dist/core/api"
 // traffic between them is cheap and fast; the policies prefer it.
 const SiteLabel = "site"
 
+// RegionLabel names a group of sites close to each other: a relay of another site in the targets'
+// region is the next best thing to one in their site.
+const RegionLabel = "region"
+
 // site returns h's site label, "" when it has none.
 func site(h api.Host) string { return h.Labels[SiteLabel] }
+
+// region returns h's region label, "" when it has none.
+func region(h api.Host) string { return h.Labels[RegionLabel] }

@@ -2,6 +2,7 @@ package selection
 
 import (
 	"cmp"
+	"net"
 	"slices"
 
 	"dist/core/api"
@@ -12,13 +13,24 @@ type PeerCand struct {
 	Host     api.Host
 	Relay    bool // it holds the distribution's relay task
 	Complete bool // it has every piece
+	Pointed  bool // the relay the asking host is pointed at (see Point): first among relays
 }
+
+// Labels that describe a host's private network. A host with NetworkLabel and InternalAddrLabel is
+// reached at its internal BitTorrent address by peers with the same NetworkLabel, and at its
+// advertised (external) address by everyone else.
+const (
+	NetworkLabel      = "private-net"
+	InternalAddrLabel = "internal-addr"
+)
 
 // OrderPeers answers the swarm a host should connect to, best first, at most limit peers (limit <= 0
 // means no cap). Self and candidates without a BitTorrent address are dropped. Complete peers come
-// first (they can serve any piece), then relays (they receive the file first), then the rest; within
-// each class peers in self's site come first (LAN traffic is cheap), then by name. A host listed
-// more than once is handed out once, with the union of its flags.
+// first (they can serve any piece), then relays (they receive the file first; the one self is pointed
+// at first), then the rest; within each class peers near self come first (LAN traffic is cheap):
+// same site and same subnet, then same site, then same subnet, then the others; then by name. A
+// peer inside self's private network is handed out at its internal address. A host listed more
+// than once is handed out once, with the union of its flags.
 func OrderPeers(self api.Host, cands []PeerCand, limit int) []api.Peer {
 	merged := make([]PeerCand, 0, len(cands))
 	index := map[string]int{}
@@ -29,17 +41,17 @@ func OrderPeers(self api.Host, cands []PeerCand, limit int) []api.Peer {
 		if i, ok := index[c.Host.Name]; ok {
 			merged[i].Relay = merged[i].Relay || c.Relay
 			merged[i].Complete = merged[i].Complete || c.Complete
+			merged[i].Pointed = merged[i].Pointed || c.Pointed
 			continue
 		}
 		index[c.Host.Name] = len(merged)
 		merged = append(merged, c)
 	}
-	mySite := site(self)
 	slices.SortFunc(merged, func(a, b PeerCand) int {
 		if c := cmp.Compare(peerClass(a), peerClass(b)); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(remote(mySite, a.Host), remote(mySite, b.Host)); c != 0 {
+		if c := cmp.Compare(distance(self, a.Host), distance(self, b.Host)); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Host.Name, b.Host.Name)
@@ -51,7 +63,7 @@ func OrderPeers(self api.Host, cands []PeerCand, limit int) []api.Peer {
 	for _, c := range merged {
 		out = append(out, api.Peer{
 			Host:     c.Host.Name,
-			BTAddr:   c.Host.BTAddr,
+			BTAddr:   addrFor(self, c.Host),
 			HTTPURL:  c.Host.HTTPURL,
 			Relay:    c.Relay,
 			Complete: c.Complete,
@@ -60,22 +72,68 @@ func OrderPeers(self api.Host, cands []PeerCand, limit int) []api.Peer {
 	return out
 }
 
-// peerClass ranks what a peer can give: 0 complete, 1 relay, 2 any other member.
+// peerClass ranks what a peer can give: 0 complete, 1 the relay self is pointed at, 2 other relays,
+// 3 any other member.
 func peerClass(c PeerCand) int {
 	switch {
 	case c.Complete:
 		return 0
-	case c.Relay:
+	case c.Relay && c.Pointed:
 		return 1
-	default:
+	case c.Relay:
 		return 2
+	default:
+		return 3
 	}
 }
 
-// remote is 0 when h is in mySite and 1 otherwise; a host without a site label is in no site.
-func remote(mySite string, h api.Host) int {
-	if mySite != "" && site(h) == mySite {
+// distance ranks how near h is to self: 0 same site and subnet, 1 same site, 2 same subnet, 3
+// elsewhere. A host without a site label is in no site.
+func distance(self, h api.Host) int {
+	sameSite := site(self) != "" && site(h) == site(self)
+	sameNet := sameSubnet(self, h)
+	switch {
+	case sameSite && sameNet:
 		return 0
+	case sameSite:
+		return 1
+	case sameNet:
+		return 2
 	}
-	return 1
+	return 3
+}
+
+// sameSubnet reports whether a and b share a private network: the same NetworkLabel, or, without
+// labels, BitTorrent addresses in one /24 (IPv4) or /64 (IPv6).
+func sameSubnet(a, b api.Host) bool {
+	na, nb := a.Labels[NetworkLabel], b.Labels[NetworkLabel]
+	if na != "" || nb != "" {
+		return na == nb
+	}
+	ia, ib := addrIP(a.BTAddr), addrIP(b.BTAddr)
+	if ia == nil || ib == nil {
+		return false
+	}
+	if a4, b4 := ia.To4(), ib.To4(); a4 != nil && b4 != nil {
+		return a4.Mask(net.CIDRMask(24, 32)).Equal(b4.Mask(net.CIDRMask(24, 32)))
+	}
+	return ia.Mask(net.CIDRMask(64, 128)).Equal(ib.Mask(net.CIDRMask(64, 128)))
+}
+
+func addrIP(addr string) net.IP {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	return net.ParseIP(h)
+}
+
+// addrFor answers the address self should dial h at: h's internal address when both sit in the
+// same labelled private network, its advertised one otherwise.
+func addrFor(self, h api.Host) string {
+	in := h.Labels[InternalAddrLabel]
+	if in != "" && h.Labels[NetworkLabel] != "" && h.Labels[NetworkLabel] == self.Labels[NetworkLabel] {
+		return in
+	}
+	return h.BTAddr
 }

@@ -1,6 +1,7 @@
 package selection
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -133,5 +134,66 @@ func TestOrderPeersFields(t *testing.T) {
 	}
 	if out := OrderPeers(api.Host{Name: "me"}, nil, 50); out == nil {
 		t.Fatal("OrderPeers answered nil, want an empty list (it is marshalled as [])")
+	}
+}
+
+func netHost(name, siteName, bt string, labels map[string]string) api.Host {
+	h := peerHost(name, siteName, bt)
+	if h.Labels == nil {
+		h.Labels = map[string]string{}
+	}
+	for k, v := range labels {
+		h.Labels[k] = v
+	}
+	return h
+}
+
+func TestOrderPeersLocality(t *testing.T) {
+	self := peerHost("me", "a", "10.1.2.3:6881")
+	cands := []PeerCand{
+		{Host: peerHost("p-far", "b", "192.168.9.9:1")},
+		{Host: peerHost("p-subnet", "b", "10.1.2.77:1")},
+		{Host: peerHost("p-site", "a", "10.9.0.1:1")},
+		{Host: peerHost("p-both", "a", "10.1.2.50:1")},
+	}
+	got := names(OrderPeers(self, cands, 0))
+	if want := []string{"p-both", "p-site", "p-subnet", "p-far"}; !slices.Equal(got, want) {
+		t.Fatalf("OrderPeers = %v, want %v", got, want)
+	}
+}
+
+func TestOrderPeersInternalAddress(t *testing.T) {
+	nat := map[string]string{NetworkLabel: "ams-lan", InternalAddrLabel: "10.0.0.5:6881"}
+	peer := netHost("p", "a", "203.0.113.5:6881", nat)
+	inside := netHost("in", "a", "203.0.113.6:6881", map[string]string{NetworkLabel: "ams-lan"})
+	outside := netHost("out", "b", "198.51.100.1:6881", map[string]string{NetworkLabel: "fra-lan"})
+	if got := OrderPeers(inside, []PeerCand{{Host: peer}}, 0); got[0].BTAddr != "10.0.0.5:6881" {
+		t.Errorf("a peer inside the network got %s, want the internal address", got[0].BTAddr)
+	}
+	if got := OrderPeers(outside, []PeerCand{{Host: peer}}, 0); got[0].BTAddr != "203.0.113.5:6881" {
+		t.Errorf("a peer outside the network got %s, want the external address", got[0].BTAddr)
+	}
+	// The labelled network counts as the subnet, whatever the addresses say.
+	far := netHost("far", "", "203.0.113.7:6881", map[string]string{NetworkLabel: "other"})
+	got := names(OrderPeers(inside, []PeerCand{{Host: far}, {Host: netHost("z-same", "", "198.18.0.1:1", map[string]string{NetworkLabel: "ams-lan"})}}, 0))
+	if want := []string{"z-same", "far"}; !slices.Equal(got, want) {
+		t.Errorf("OrderPeers = %v, want %v", got, want)
+	}
+}
+
+func TestOrderPeersPointedRelayAndCap(t *testing.T) {
+	self := peerHost("me", "a", "x:0")
+	var cands []PeerCand
+	for i := range 30 {
+		cands = append(cands, PeerCand{Host: peerHost(fmt.Sprintf("p%02d", i), "a", fmt.Sprintf("x:%d", i+1))})
+	}
+	cands = append(cands,
+		PeerCand{Host: peerHost("r-other", "a", "x:100"), Relay: true},
+		PeerCand{Host: peerHost("r-mine", "b", "x:101"), Relay: true, Pointed: true},
+		PeerCand{Host: peerHost("seed", "b", "x:102"), Complete: true},
+	)
+	got := names(OrderPeers(self, cands, 5))
+	if want := []string{"seed", "r-mine", "r-other", "p00", "p01"}; !slices.Equal(got, want) {
+		t.Fatalf("OrderPeers = %v, want %v", got, want)
 	}
 }

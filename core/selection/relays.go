@@ -31,47 +31,164 @@ func RelayCount(targets, requested, available int) int {
 	return min(auto, available)
 }
 
-// Candidate is a host that could relay a distribution, with its current load.
+// Candidate is a host that could relay a distribution, with its current load and its history.
 type Candidate struct {
-	Host   api.Host
-	Active int // relay tasks it is running now
+	Host      api.Host
+	Active    int   // relay tasks it is running now
+	Transfers int   // clients it is serving now (connections or HTTP streams)
+	UpRate    int64 // bytes/s it is sending now
+	// Throughput is the rate (bytes/s) seen from this relay to clients of each site in past
+	// distributions; a site it never served is missing.
+	Throughput map[string]int64
 }
 
 // PickRelays chooses n relays from cands for a distribution going to targets and answers their
-// names. Relays in the site where most targets live come first (their clients fetch over the LAN),
-// then the least loaded, then by name so the same facts always give the same choice.
+// names, best first. See Pick for the rule.
 func PickRelays(cands []Candidate, targets []api.Host, n int) []string {
+	return Pick(cands, targets, n, nil)
+}
+
+// Pick chooses up to n relays from cands for targets, leaving out the hosts in exclude (relays
+// already serving the distribution, or one that failed). The choice is greedy, one relay at a time,
+// so that several relays spread over the target sites instead of piling into the largest:
+//
+//  1. locality: the relay whose site still has the most targets without a relay near them (each
+//     relay picked is counted as covering its share of the targets), then the same by region;
+//  2. load: fewer relay tasks, then fewer transfers, then less upload in flight;
+//  3. history: the higher throughput seen from it to the target sites, weighted by their targets;
+//  4. name, so the same facts always give the same choice.
+func Pick(cands []Candidate, targets []api.Host, n int, exclude []string) []string {
 	if n <= 0 || len(cands) == 0 {
 		return nil
 	}
-	perSite := map[string]int{}
+	perSite, perRegion := map[string]int{}, map[string]int{}
 	for _, t := range targets {
 		if s := site(t); s != "" {
 			perSite[s]++
 		}
+		if r := region(t); r != "" {
+			perRegion[r]++
+		}
 	}
-	sorted := slices.Clone(cands)
-	slices.SortStableFunc(sorted, func(a, b Candidate) int {
-		// perSite[""] is 0: a relay without a site label is never preferred for locality.
-		if c := cmp.Compare(perSite[site(b.Host)], perSite[site(a.Host)]); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.Active, b.Active); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Host.Name, b.Host.Name)
-	})
-	out := make([]string, 0, min(n, len(sorted)))
+	// share is how many targets one relay is meant to cover.
+	share := max(1, (len(targets)+n-1)/n)
+	left := make([]Candidate, 0, len(cands))
 	seen := map[string]bool{}
-	for _, c := range sorted {
-		if len(out) == n {
-			break
-		}
+	for _, x := range exclude {
+		seen[x] = true
+	}
+	for _, c := range cands {
 		if seen[c.Host.Name] {
 			continue // one host relays a distribution once, however often it is listed
 		}
 		seen[c.Host.Name] = true
+		left = append(left, c)
+	}
+	out := make([]string, 0, min(n, len(left)))
+	for len(out) < n && len(left) > 0 {
+		best := 0
+		for i := 1; i < len(left); i++ {
+			if better(left[i], left[best], perSite, perRegion) {
+				best = i
+			}
+		}
+		c := left[best]
 		out = append(out, c.Host.Name)
+		left = slices.Delete(left, best, best+1)
+		if s := site(c.Host); s != "" {
+			perSite[s] -= share
+		}
+		if r := region(c.Host); r != "" {
+			perRegion[r] -= share
+		}
+	}
+	return out
+}
+
+// better reports whether a is a better next relay than b.
+func better(a, b Candidate, perSite, perRegion map[string]int) bool {
+	// An unlabelled relay, or one whose site is covered already, gets no locality credit.
+	demand := func(m map[string]int, k string) int {
+		if k == "" {
+			return 0
+		}
+		return max(m[k], 0)
+	}
+	if c := cmp.Compare(demand(perSite, site(a.Host)), demand(perSite, site(b.Host))); c != 0 {
+		return c > 0
+	}
+	if c := cmp.Compare(demand(perRegion, region(a.Host)), demand(perRegion, region(b.Host))); c != 0 {
+		return c > 0
+	}
+	if c := cmp.Compare(a.Active, b.Active); c != 0 {
+		return c < 0
+	}
+	if c := cmp.Compare(a.Transfers, b.Transfers); c != 0 {
+		return c < 0
+	}
+	if c := cmp.Compare(a.UpRate, b.UpRate); c != 0 {
+		return c < 0
+	}
+	if c := cmp.Compare(history(a, perSite), history(b, perSite)); c != 0 {
+		return c > 0
+	}
+	return a.Host.Name < b.Host.Name
+}
+
+// history is the throughput a relay has shown to the target sites, weighted by their targets.
+func history(c Candidate, perSite map[string]int) int64 {
+	var sum int64
+	for s, rate := range c.Throughput {
+		if n, ok := perSite[s]; ok {
+			sum += rate * int64(max(n, 1))
+		}
+	}
+	return sum
+}
+
+// Replace picks the relay that takes over from failed for targets, among cands other than the
+// distribution's current relays. ok is false when no candidate is left.
+func Replace(cands []Candidate, targets []api.Host, current []string, failed string) (string, bool) {
+	got := Pick(cands, targets, 1, append(slices.Clone(current), failed))
+	if len(got) == 0 {
+		return "", false
+	}
+	return got[0], true
+}
+
+// Point assigns every client to one of the relays: a relay of the client's site when there is one,
+// else of its region, else any; among those the one with the fewest clients so far, then by name.
+// Clients are taken in name order so the same facts give the same answer. When a relay fails and is
+// dropped from relays, pointing again moves its clients to the others. The answer maps a client's
+// name to its relay's name; it is empty when there is no relay.
+func Point(relays, clients []api.Host) map[string]string {
+	out := make(map[string]string, len(clients))
+	if len(relays) == 0 {
+		return out
+	}
+	rs := slices.Clone(relays)
+	slices.SortFunc(rs, func(a, b api.Host) int { return cmp.Compare(a.Name, b.Name) })
+	cs := slices.Clone(clients)
+	slices.SortFunc(cs, func(a, b api.Host) int { return cmp.Compare(a.Name, b.Name) })
+	load := map[string]int{}
+	for _, c := range cs {
+		near := func(r api.Host) int {
+			switch {
+			case site(c) != "" && site(r) == site(c):
+				return 0
+			case region(c) != "" && region(r) == region(c):
+				return 1
+			}
+			return 2
+		}
+		best := rs[0]
+		for _, r := range rs[1:] {
+			if c := cmp.Or(cmp.Compare(near(r), near(best)), cmp.Compare(load[r.Name], load[best.Name])); c < 0 {
+				best = r
+			}
+		}
+		out[c.Name] = best.Name
+		load[best.Name]++
 	}
 	return out
 }

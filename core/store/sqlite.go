@@ -276,18 +276,19 @@ func (s *SQLite) Hosts(ctx context.Context) ([]api.Host, error) {
 // Distributions.
 
 const distCols = `d.id, d.name, d.source, d.size, d.piece_length, d.info_hash, d.sha256, d.dest,
-	d.publisher, d.state, d.selectors, d.created_at, d.ended_at`
+	d.publisher, d.state, d.selectors, d.created_at, d.ended_at, d.settings`
 
 // distRow scans distCols.
 type distRow struct {
 	d              api.Distribution
 	selectors      string
 	created, ended int64
+	settings       string
 }
 
 func (r *distRow) dest() []any {
 	return []any{&r.d.ID, &r.d.Name, &r.d.Source, &r.d.Size, &r.d.PieceLength, &r.d.InfoHash,
-		&r.d.SHA256, &r.d.Dest, &r.d.Publisher, &r.d.State, &r.selectors, &r.created, &r.ended}
+		&r.d.SHA256, &r.d.Dest, &r.d.Publisher, &r.d.State, &r.selectors, &r.created, &r.ended, &r.settings}
 }
 
 func (r *distRow) value() (api.Distribution, error) {
@@ -296,6 +297,12 @@ func (r *distRow) value() (api.Distribution, error) {
 		return d, fmt.Errorf("distribution %s selectors: %w", d.ID, err)
 	}
 	d.CreatedAt, d.EndedAt = fromMs(r.created), fromMs(r.ended)
+	if r.settings != "" && r.settings != "{}" {
+		d.Settings = new(api.Settings)
+		if err := json.Unmarshal([]byte(r.settings), d.Settings); err != nil {
+			return d, fmt.Errorf("distribution %s settings: %w", d.ID, err)
+		}
+	}
 	return d, nil
 }
 
@@ -345,10 +352,10 @@ func (s *SQLite) createDistribution(ctx context.Context, d api.Distribution, met
 	}
 	defer tx.Rollback()
 	_, err = tx.ExecContext(ctx, `INSERT INTO distributions (id, name, source, size, piece_length,
-		info_hash, sha256, dest, publisher, state, selectors, metainfo, created_at, ended_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		info_hash, sha256, dest, publisher, state, selectors, metainfo, created_at, ended_at, settings)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.Name, d.Source, d.Size, d.PieceLength, d.InfoHash, d.SHA256, d.Dest, d.Publisher,
-		d.State, jsonList(d.Selectors), metainfo, toMs(d.CreatedAt), toMs(d.EndedAt))
+		d.State, jsonList(d.Selectors), metainfo, toMs(d.CreatedAt), toMs(d.EndedAt), jsonSettings(d.Settings))
 	if isDuplicate(err) {
 		return ErrExists
 	}
@@ -466,23 +473,25 @@ func (s *SQLite) SetDistributionState(ctx context.Context, id, state string, end
 // Assignments.
 
 const assignCols = `a.id, a.dist_id, a.host, a.role, a.state, a.have, a.bytes_bt, a.bytes_http_relay,
-	a.bytes_http_origin, a.bytes_up, a.peers, a.error, a.first_byte_at, a.done_at, a.updated_at`
+	a.bytes_http_origin, a.bytes_up, a.peers, a.error, a.first_byte_at, a.done_at, a.updated_at,
+	a.mode, a.mode_reason, a.mode_at`
 
 // assignRow scans assignCols.
 type assignRow struct {
-	a                        api.Assignment
-	firstByte, done, updated int64
+	a                                api.Assignment
+	firstByte, done, updated, modeAt int64
 }
 
 func (r *assignRow) dest() []any {
 	return []any{&r.a.ID, &r.a.DistID, &r.a.Host, &r.a.Role, &r.a.State, &r.a.Have, &r.a.BytesBT,
 		&r.a.BytesHTTPRelay, &r.a.BytesHTTPOrigin, &r.a.BytesUp, &r.a.Peers, &r.a.Error,
-		&r.firstByte, &r.done, &r.updated}
+		&r.firstByte, &r.done, &r.updated, &r.a.Mode, &r.a.ModeReason, &r.modeAt}
 }
 
 func (r *assignRow) value() api.Assignment {
 	a := r.a
 	a.FirstByteAt, a.DoneAt, a.UpdatedAt = fromMs(r.firstByte), fromMs(r.done), fromMs(r.updated)
+	a.ModeAt = fromMs(r.modeAt)
 	return a
 }
 
@@ -577,7 +586,10 @@ func (s *SQLite) applyReport(ctx context.Context, host string, r []api.TaskRepor
 		bytes_http_relay = ?, bytes_http_origin = ?, bytes_up = ?, peers = ?, error = ?,
 		first_byte_at = CASE WHEN first_byte_at = 0 THEN ? ELSE first_byte_at END,
 		done_at = CASE WHEN done_at = 0 THEN ? ELSE done_at END,
-		updated_at = ?
+		updated_at = ?,
+		mode = CASE WHEN ? = '' THEN mode ELSE ? END,
+		mode_reason = CASE WHEN ? = '' THEN mode_reason ELSE ? END,
+		mode_at = MAX(mode_at, ?)
 		WHERE id = ?`)
 	if err != nil {
 		return nil, err
@@ -599,7 +611,8 @@ func (s *SQLite) applyReport(ctx context.Context, host string, r []api.TaskRepor
 			state = old
 		}
 		_, err = upd.ExecContext(ctx, state, t.Have, t.BytesBT, t.BytesHTTPRelay, t.BytesHTTPOrigin,
-			t.BytesUp, t.Peers, t.Error, max(t.FirstByteMs, 0), max(t.DoneMs, 0), toMs(now), t.ID)
+			t.BytesUp, t.Peers, t.Error, max(t.FirstByteMs, 0), max(t.DoneMs, 0), toMs(now),
+			t.Mode, t.Mode, t.Mode, t.ModeReason, lastModeMs(t.ModeChanges), t.ID)
 		if err != nil {
 			return nil, fmt.Errorf("assignment %s: %w", t.ID, err)
 		}
@@ -612,6 +625,27 @@ func (s *SQLite) applyReport(ctx context.Context, host string, r []api.TaskRepor
 		return nil, err
 	}
 	return changed, nil
+}
+
+// jsonSettings stores a distribution's settings; none is an empty object.
+func jsonSettings(s *api.Settings) string {
+	if s == nil {
+		return "{}"
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+// lastModeMs is the time of the newest mode change in a report, 0 for none.
+func lastModeMs(cs []api.ModeChange) int64 {
+	var at int64
+	for _, c := range cs {
+		at = max(at, c.AtMs)
+	}
+	return at
 }
 
 // Events.

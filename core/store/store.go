@@ -75,5 +75,10 @@ type Store interface {
 	// Events returns the newest events, newest first; distID "" means all distributions.
 	Events(ctx context.Context, distID string, limit int) ([]Event, error)
 
+	// Lifecycle (lifecycle.go): deadlines, priorities, assignments added or ended later.
+	Lifecycle
+	// Samples (samples.go): progress samples for reports and the relay history.
+	Samples
+
 	Close() error
 }

@@ -26,9 +26,10 @@ type store struct {
 	rec  *record
 
 	// mu guards f and path, which Move swaps; reads and writes hold it shared.
-	mu   sync.RWMutex
-	f    *os.File
-	path string
+	mu     sync.RWMutex
+	f      dataFile // *os.File, or a Device (device.go)
+	path   string
+	device bool // f is a Device: never moved or removed
 
 	moveMu    sync.Mutex // one Move at a time
 	closeOnce sync.Once
@@ -155,7 +156,10 @@ func (s *store) OpenTorrent(_ context.Context, info *metainfo.Info, _ metainfo.H
 			return piece{s: s, i: p.Index(), off: p.Offset(), n: p.Length()}
 		},
 		NewReader: func() storage.TorrentReader { return storeReader{s} },
-		Close:     s.close,
+		// The files stay open until Torrent.Drop closes them after anacrolix has let go: a peer
+		// request still being served during teardown then reads data instead of an error, which
+		// v1.61 turns into a panic.
+		Close: func() error { return nil },
 	}, nil
 }
 

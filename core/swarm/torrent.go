@@ -25,6 +25,11 @@ type Spec struct {
 	DataPath       string // the single file holding the content; created (sparse, right size) if missing
 	CompletionPath string // persisted piece-completion record; "" → DataPath + ".pieces"
 	Complete       bool   // caller hashed DataPath itself: mark every piece complete without rehashing
+	// Device, when set, holds the content instead of a file (device.go): DataPath then only names
+	// it (a URI) and CompletionPath is required.
+	Device Device
+	// SeedOnly takes no piece from peers: the caller brings every piece (MarkVerified).
+	SeedOnly bool
 }
 
 // Stats is a snapshot of one torrent.
@@ -74,6 +79,9 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 		return nil, fmt.Errorf("add torrent %s: no data path", meta.InfoHash)
 	}
 	dataPath, err := filepath.Abs(s.DataPath)
+	if s.Device != nil {
+		dataPath, err = s.DataPath, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
 	}
@@ -92,7 +100,12 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 	}
 	ih := mi.HashInfoBytes()
 	log := n.log.With("torrent", meta.InfoHash)
-	st, err := openStore(log, meta, ih, dataPath, recPath, s.Complete)
+	var st *store
+	if s.Device != nil {
+		st, err = openDeviceStore(log, meta, ih, s.Device, dataPath, s.CompletionPath, s.Complete)
+	} else {
+		st, err = openStore(log, meta, ih, dataPath, recPath, s.Complete)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
 	}
@@ -107,7 +120,11 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 		st.close()
 		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
 	}
-	at.DownloadAll()
+	// A seed-only torrent never queues pieces: cancelling them later races anacrolix's request
+	// bookkeeping (v1.61 panics on the mismatch).
+	if !s.SeedOnly {
+		at.DownloadAll()
+	}
 
 	t := &Torrent{n: n, t: at, st: st, meta: meta, recPath: recPath, done: make(chan struct{})}
 	go func() {
@@ -243,6 +260,9 @@ func (t *Torrent) Move(newPath string) error {
 	default:
 		return fmt.Errorf("move torrent %s: not complete", t.meta.InfoHash)
 	}
+	if t.st.device {
+		return fmt.Errorf("move torrent %s: %w", t.meta.InfoHash, errDeviceMove)
+	}
 	dst, err := filepath.Abs(newPath)
 	if err != nil {
 		return fmt.Errorf("move torrent %s: %w", t.meta.InfoHash, err)
@@ -270,7 +290,11 @@ func (t *Torrent) Drop(removeData bool) error {
 	})
 	err := t.dropErr
 	if removeData {
-		for _, p := range []string{t.st.dataPath(), t.recPath} {
+		paths := []string{t.st.dataPath(), t.recPath}
+		if t.st.device {
+			paths = paths[1:] // a partition is never removed, only its record
+		}
+		for _, p := range paths {
 			if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 				err = errors.Join(err, fmt.Errorf("drop torrent %s: %w", t.meta.InfoHash, rerr))
 			}

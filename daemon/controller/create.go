@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"dist/core/api"
+	"dist/core/hybrid"
 	"dist/core/selection"
 	"dist/core/store"
 )
@@ -36,6 +37,9 @@ func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) erro
 	}
 	d, err := s.plan(req)
 	if err != nil {
+		return err
+	}
+	if err := s.checkLifecycle(req); err != nil {
 		return err
 	}
 	hosts, err := s.st.Hosts(ctx)
@@ -67,6 +71,9 @@ func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) erro
 	if err := s.insert(ctx, &d, req.Metainfo, as); err != nil {
 		return err
 	}
+	if err := s.storeLifecycle(ctx, d.ID, req); err != nil {
+		return err
+	}
 	s.event(ctx, store.Event{DistID: d.ID, Kind: "created",
 		Msg: fmt.Sprintf("created %s (%d bytes) for %d targets with relays [%s]", d.Name, d.Size, len(tgts), strings.Join(relays, ", "))})
 	s.log.Info("distribution created", "id", d.ID, "name", d.Name, "size", d.Size, "targets", len(tgts), "relays", relays)
@@ -77,6 +84,8 @@ func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) erro
 		return fmt.Errorf("read distribution %s back: %w", d.ID, err)
 	}
 	out.Metainfo = nil // the caller sent it or a relay will publish it; GET /v1/distributions/{id} has it
+	// The deadline as the store keeps it: to the millisecond.
+	out.Deadline, out.Priority = req.Deadline.Truncate(time.Millisecond).UTC(), req.Priority
 	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
@@ -115,6 +124,11 @@ func (s *Server) plan(req api.CreateDistribution) (api.Distribution, error) {
 	if pl := req.PieceLen; pl != 0 && (pl < minPieceLen || pl > maxPieceLen || pl&(pl-1) != 0) {
 		return api.Distribution{}, badRequest("piece length %d is not a power of two between 16 KiB and 64 MiB", pl)
 	}
+	if req.Settings != nil {
+		if err := hybrid.ValidateSettings(*req.Settings); err != nil {
+			return api.Distribution{}, badRequest("settings: %v", err)
+		}
+	}
 	return api.Distribution{
 		Name:        name,
 		Source:      req.Source,
@@ -123,6 +137,7 @@ func (s *Server) plan(req api.CreateDistribution) (api.Distribution, error) {
 		Dest:        req.Dest,
 		Publisher:   req.Publisher,
 		Selectors:   sels,
+		Settings:    req.Settings,
 	}, nil
 }
 
@@ -173,51 +188,19 @@ func sourceError(err error) error {
 
 // chooseRelays picks the relays among online relay hosts other than the publisher.
 func (s *Server) chooseRelays(ctx context.Context, hosts, tgts []api.Host, req api.CreateDistribution) ([]string, error) {
-	now := s.now()
-	var cands []selection.Candidate
-	for _, h := range hosts {
-		if !h.HasRole(api.RoleRelay) || h.Name == req.Publisher || !s.online(h, now) {
-			continue
-		}
-		active, err := s.activeRelayTasks(ctx, h.Name, now)
-		if err != nil {
-			return nil, err
-		}
-		cands = append(cands, selection.Candidate{Host: h, Active: active})
+	// Load and history of each online relay (relays.go).
+	cands, err := s.relayCandidates(ctx, hosts, req.Publisher, s.now())
+	if err != nil {
+		return nil, err
 	}
 	n := selection.RelayCount(len(tgts), req.Relays, len(cands))
-	relays := selection.PickRelays(cands, tgts, n)
+	relays := s.pickRelays(ctx, req, tgts, cands, n)
 	if len(relays) == 0 && len(req.Metainfo) == 0 {
 		// Without a metainfo nobody can join a swarm until a relay has hashed the file.
 		return nil, errorf(http.StatusUnprocessableEntity, api.CodeNoRelay,
 			"no relay is online: start a daemon with --role relay")
 	}
 	return relays, nil
-}
-
-// activeRelayTasks counts the relay tasks host runs for distributions still under way: its load.
-func (s *Server) activeRelayTasks(ctx context.Context, host string, now time.Time) (int, error) {
-	tasks, err := s.st.HostTasks(ctx, host, now, 0)
-	if err != nil {
-		return 0, fmt.Errorf("tasks of relay %s: %w", host, err)
-	}
-	n := 0
-	for _, t := range tasks {
-		if t.Assignment.Role != api.RoleRelay {
-			continue
-		}
-		switch t.Distribution.State {
-		case api.DistPending, api.DistActive:
-		default:
-			continue
-		}
-		switch t.Assignment.State {
-		case api.TaskFailed, api.TaskCancelled:
-			continue
-		}
-		n++
-	}
-	return n, nil
 }
 
 // insert writes the distribution under a fresh id, retrying the rare id collision.

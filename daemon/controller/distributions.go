@@ -19,6 +19,9 @@ func (s *Server) listDistributions(w http.ResponseWriter, r *http.Request) error
 	if ds == nil {
 		ds = []api.Distribution{}
 	}
+	if err := s.withLifecycle(r.Context(), ds); err != nil {
+		return fmt.Errorf("list distributions: read deadlines: %w", err)
+	}
 	writeJSON(w, http.StatusOK, ds)
 	return nil
 }
@@ -29,6 +32,11 @@ func (s *Server) getDistribution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	one := []api.Distribution{d}
+	if err := s.withLifecycle(r.Context(), one); err != nil {
+		return fmt.Errorf("read deadline of %s: %w", d.ID, err)
+	}
+	d = one[0]
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }

@@ -30,9 +30,16 @@ func (s *Server) registerHost(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.UpsertHost(r.Context(), h); err != nil {
 		return fmt.Errorf("store host %s: %w", h.Name, err)
 	}
-	// No wake-up here: a task list is built from assignments and distributions only, so a host
-	// registering changes nobody's tasks. Waking every held watch for each registration would cost
-	// N² answers when a fleet of N hosts starts.
+	// A host that matches a live distribution's selectors joins it (joiners.go). Otherwise no
+	// wake-up: a registration changes nobody's tasks, and waking every held watch for each one
+	// would cost N² answers when a fleet of N hosts starts.
+	joined, err := s.join(r.Context(), h)
+	if err != nil {
+		return fmt.Errorf("join %s to live distributions: %w", h.Name, err)
+	}
+	if joined {
+		s.notify.wake()
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -39,13 +39,16 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		self = api.Host{Name: name}
 	}
 
+	// The relay this host is pointed at comes first among relays; a lost relay's clients are
+	// pointed at the others (relays.go).
+	pointed := pointedRelay(d, byName, name, func(h api.Host) bool { return s.online(h, now) })
 	var cands []selection.PeerCand
 	add := func(host string, relay, complete bool) {
 		h, ok := byName[host]
 		if !ok || !s.online(h, now) {
 			return
 		}
-		cands = append(cands, selection.PeerCand{Host: h, Relay: relay, Complete: complete})
+		cands = append(cands, selection.PeerCand{Host: h, Relay: relay, Complete: complete, Pointed: relay && host == pointed})
 	}
 	if d.Publisher != "" {
 		add(d.Publisher, false, true) // it published a local file: it has every piece

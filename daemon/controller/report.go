@@ -34,6 +34,13 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.TouchHost(ctx, rep.Host, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("touch host %s: %w", rep.Host, err)
 	}
+	s.modeEvents(ctx, rep)
+	kept, err := s.dropExpired(ctx, rep.Tasks) // a deadline ended them: late reports change nothing
+	if err != nil {
+		return fmt.Errorf("report of %s: %w", rep.Host, err)
+	}
+	rep.Tasks = kept
+	s.sample(ctx, rep, now)
 	changed, err := s.st.ApplyReport(ctx, rep.Host, rep.Tasks, now)
 	if err != nil {
 		return fmt.Errorf("apply report of %s: %w", rep.Host, err)

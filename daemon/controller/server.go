@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"dist/core/selection"
 	"dist/core/store"
 )
 
@@ -29,6 +30,11 @@ type Options struct {
 	Probe        func(ctx context.Context, url string) (int64, error)
 	OnlineWindow time.Duration // a host is online if last seen within; default 30 s
 	Keep         time.Duration // finished distributions stay in HostTasks (hosts keep seeding); default 1 h
+	// Policy chooses relays; nil → selection.Builtin. When it fails or takes longer than
+	// PolicyTimeout (default 5 s) the built-in policy decides and the reason is logged.
+	Policy        selection.Policy
+	PolicyTimeout time.Duration
+	LeaseTTL      time.Duration // lifetime of origin leases; default DefaultLeaseTTL
 }
 
 // Server is the controller API over a Store.
@@ -38,6 +44,9 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	notify *notifier
+
+	origins *origins    // origin policies and leases (origins.go, leases.go)
+	fleet   *fleetState // deadlines, relay liveness and progress samples (lifecycle.go, reports.go)
 
 	// mu serialises read-check-write sequences (distribution states, metainfo) so that two requests
 	// about one distribution cannot leave a stale or mixed result behind.
@@ -62,7 +71,11 @@ func New(st store.Store, o Options) *Server {
 	if o.Keep <= 0 {
 		o.Keep = DefaultKeep
 	}
-	return &Server{st: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier()}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	return &Server{st: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier(), origins: newOrigins(st, o.LeaseTTL),
+		fleet: newFleetState(o.Now())}
 }
 
 // Handler answers the controller's /v1 routes and GET /healthz (which needs no token).
@@ -78,11 +91,18 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/distributions", admin(s.createDistribution))
 	mux.Handle("GET /v1/distributions", admin(s.listDistributions))
 	mux.Handle("GET /v1/distributions/{id}", admin(s.getDistribution))
+	mux.Handle("GET /v1/distributions/{id}/report", admin(s.distReport))
+	mux.Handle("POST /v1/distributions/{id}/cancel", admin(s.cancelDistribution))
 	mux.Handle("PUT /v1/distributions/{id}/metainfo", host(s.putMetainfo))
 	mux.Handle("GET /v1/distributions/{id}/peers", host(s.peers))
 	mux.Handle("GET /v1/watch", host(s.watch))
 	mux.Handle("POST /v1/report", host(s.report))
 	mux.Handle("GET /v1/events", admin(s.events))
+	mux.Handle("GET /v1/origins", admin(s.listOrigins))
+	mux.Handle("PUT /v1/origins", admin(s.putOrigin))
+	mux.Handle("POST /v1/leases", host(s.acquireLease))
+	mux.Handle("POST /v1/leases/{id}/renew", host(s.renewLease))
+	mux.Handle("DELETE /v1/leases/{id}", host(s.releaseLease))
 	// Anything else under /v1/ gets a JSON error like every other answer.
 	mux.Handle("/v1/", s.serve(s.noRoute))
 	return mux

@@ -43,7 +43,8 @@ func (s *Server) upkeep(ctx context.Context, since time.Time) time.Time {
 		}
 		return since
 	}
-	wake := false
+	// Deadlines and lost relays first (lifecycle.go): what they change, the pass below derives.
+	wake := s.lifecycle(ctx, now)
 	for _, d := range ds {
 		switch d.State {
 		case api.DistPending, api.DistActive:

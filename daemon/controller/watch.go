@@ -74,6 +74,7 @@ func (s *Server) hostTasks(r *http.Request, host string) ([]api.Task, error) {
 			SHA256:   d.SHA256,
 			Metainfo: d.Metainfo,
 			Cancel:   a.State == api.TaskCancelled || d.State == api.DistCancelled,
+			Settings: d.Settings,
 		})
 	}
 	return tasks, nil

@@ -1,0 +1,47 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"dist/core/api"
+	"dist/core/store"
+)
+
+// join adds a host that registers to every live distribution whose selectors pick it and that it
+// is not part of yet, so a host that joins the fleet later gets what its peers are getting. A host
+// that was a target already (offline at push time) keeps its assignment: the watch delivers it.
+// Answers whether the host got anything new.
+func (s *Server) join(ctx context.Context, h api.Host) (bool, error) {
+	if !h.HasRole(api.RoleClient) {
+		return false, nil
+	}
+	ds, err := s.live(ctx)
+	if err != nil {
+		return false, err
+	}
+	joined := false
+	for _, d := range ds {
+		if !slices.ContainsFunc(d.Selectors, func(sel string) bool { return matches(sel, h) }) {
+			continue
+		}
+		if d.Publisher == h.Name {
+			continue // it has the file: it seeds, it does not download
+		}
+		added, err := s.st.AddAssignments(ctx, d.ID, []api.Assignment{{
+			Host: h.Name, Role: api.RoleClient, State: api.TaskPending, UpdatedAt: s.now(),
+		}})
+		if err != nil {
+			return joined, fmt.Errorf("add %s to distribution %s: %w", h.Name, d.ID, err)
+		}
+		if len(added) == 0 {
+			continue
+		}
+		joined = true
+		s.event(ctx, store.Event{DistID: d.ID, Host: h.Name, Kind: "joined",
+			Msg: fmt.Sprintf("host %s registered and matches the selectors: it joins", h.Name)})
+		s.log.Info("host joins a live distribution", "id", d.ID, "host", h.Name)
+	}
+	return joined, nil
+}

@@ -1,0 +1,49 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"dist/core/api"
+	"dist/core/store"
+)
+
+// modeEvents keeps one event for every hybrid mode change (bt, assisting, http-main) a report
+// carries and the controller has not stored yet. Hosts repeat each change in a few reports, so
+// changes at or before the assignment's stored mode_at are the ones already kept.
+func (s *Server) modeEvents(ctx context.Context, rep api.Report) {
+	for _, t := range rep.Tasks {
+		if len(t.ModeChanges) == 0 {
+			continue
+		}
+		distID, _, _ := strings.Cut(t.ID, "/")
+		as, err := s.st.Assignments(ctx, distID)
+		if err != nil {
+			s.log.Warn("cannot read assignment for mode events", "task", t.ID, "err", err)
+			continue
+		}
+		i := slices.IndexFunc(as, func(a api.Assignment) bool { return a.ID == t.ID && a.Host == rep.Host })
+		if i < 0 {
+			continue
+		}
+		last := as[i].ModeAt
+		changes := slices.Clone(t.ModeChanges)
+		slices.SortFunc(changes, func(a, b api.ModeChange) int { return int(a.AtMs - b.AtMs) })
+		for _, c := range changes {
+			at := time.UnixMilli(c.AtMs)
+			if !at.After(last) {
+				continue
+			}
+			from := c.From
+			if from == "" {
+				from = "start"
+			}
+			s.event(ctx, store.Event{At: at, DistID: distID, Host: rep.Host, Kind: "mode",
+				Msg: fmt.Sprintf("mode %s → %s: %s", from, c.To, c.Reason)})
+			s.log.Info("client mode changed", "task", t.ID, "host", rep.Host, "from", from, "to", c.To, "reason", c.Reason)
+		}
+	}
+}

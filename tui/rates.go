@@ -1,0 +1,55 @@
+package tui
+
+import "time"
+
+// rateWindow is how far back a rate looks. Hosts report every few seconds, so the rate between two
+// one-second refreshes would jump between zero and bursts.
+const rateWindow = 5 * time.Second
+
+// rates turns monotonic byte counters into rates over the last rateWindow. It is pure: the caller
+// passes the time of each reading. Counters not read in a refresh are forgotten by sweep, so a
+// distribution that leaves the list does not hold memory.
+type rates struct {
+	last map[string][]reading // oldest first
+	seen map[string]bool
+}
+
+type reading struct {
+	at time.Time
+	v  int64
+}
+
+func newRates() *rates { return &rates{last: map[string][]reading{}, seen: map[string]bool{}} }
+
+// rate records counter key at v and answers its rate in units/s over the readings of the last
+// rateWindow; 0 on the first reading, when time did not advance, or when the counter went back
+// (a restarted task).
+func (r *rates) rate(key string, at time.Time, v int64) float64 {
+	r.seen[key] = true
+	rs := r.last[key]
+	if len(rs) > 0 && v < rs[len(rs)-1].v {
+		rs = nil
+	}
+	rs = append(rs, reading{at, v})
+	// Keep one reading at least rateWindow old, and nothing older than needed for it.
+	for len(rs) > 2 && at.Sub(rs[1].at) >= rateWindow {
+		rs = rs[1:]
+	}
+	r.last[key] = rs
+	first := rs[0]
+	dt := at.Sub(first.at).Seconds()
+	if dt <= 0 {
+		return 0
+	}
+	return float64(v-first.v) / dt
+}
+
+// sweep forgets the counters not read since the previous sweep.
+func (r *rates) sweep() {
+	for k := range r.last {
+		if !r.seen[k] {
+			delete(r.last, k)
+		}
+	}
+	clear(r.seen)
+}
