@@ -162,7 +162,7 @@ func containsPrefix(list []string, prefix string) bool {
 
 func TestHybridBTThrottled(t *testing.T) {
 	const (
-		size = 8 << 20 // 16 s over BitTorrent alone: room for assist to act after its two-window ramp
+		size = 8 << 20   // 16 s over BitTorrent alone: room for assist to act after its two-window ramp
 		slow = 512 << 10 // bytes/s of BitTorrent on the throttled clients, below their 1 MiB/s threshold
 	)
 	f := newFleet(t)
