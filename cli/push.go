@@ -25,6 +25,8 @@ type PushCmd struct {
 	PieceSize ByteSize      `help:"BitTorrent piece size, e.g. 4MiB (default: chosen from the file size)." placeholder:"SIZE"`
 	Wait      bool          `help:"Wait until the distribution ends; exit 0 complete, 2 partial, 3 failed or cancelled."`
 	Timeout   time.Duration `help:"With --wait: stop waiting after this long (exit 8; the distribution goes on). 0 waits forever." default:"0" placeholder:"DURATION"`
+	Deadline  time.Duration `help:"End the distribution this long after the push: targets not done by then fail and it ends partial. 0 means no deadline." default:"0" config:"-" placeholder:"DURATION"`
+	Priority  int           `help:"Priority from -100 to 100; higher goes first for relays and upkeep." default:"0" config:"-"`
 	Hybrid    HybridFlags   `embed:"" group:"Hybrid download"`
 	// StartThreshold belongs to the relays, not to the hybrid download of the clients.
 	StartThreshold float64 `name:"start-threshold" help:"Share of the file a relay holds before it serves over HTTP (0.01-0.10; default 0.03); several waiting clients start it sooner." placeholder:"FRACTION"`
@@ -40,6 +42,12 @@ func (c *PushCmd) Validate() error {
 		if strings.TrimSpace(s) == "" {
 			return errors.New("--to: empty selector")
 		}
+	}
+	if c.Deadline < 0 {
+		return errors.New("--deadline: want a positive duration such as 2h")
+	}
+	if c.Priority < -100 || c.Priority > 100 {
+		return errors.New("--priority: want a number from -100 to 100")
 	}
 	if c.SHA256 != "" && !hexSHA256.MatchString(c.SHA256) {
 		return errors.New("--sha256: want 64 hex digits")
@@ -72,6 +80,10 @@ func (c *PushCmd) Run(g *Globals) error {
 		Relays:   c.Relays,
 		SHA256:   strings.ToLower(c.SHA256),
 		PieceLen: int64(c.PieceSize),
+		Priority: c.Priority,
+	}
+	if c.Deadline > 0 {
+		req.Deadline = time.Now().Add(c.Deadline)
 	}
 	set, err := c.Hybrid.settings()
 	if err != nil {

@@ -352,10 +352,12 @@ func (s *SQLite) createDistribution(ctx context.Context, d api.Distribution, met
 	}
 	defer tx.Rollback()
 	_, err = tx.ExecContext(ctx, `INSERT INTO distributions (id, name, source, size, piece_length,
-		info_hash, sha256, dest, publisher, state, selectors, metainfo, created_at, ended_at, settings)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		info_hash, sha256, dest, publisher, state, selectors, metainfo, created_at, ended_at, settings,
+		deadline, priority)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.Name, d.Source, d.Size, d.PieceLength, d.InfoHash, d.SHA256, d.Dest, d.Publisher,
-		d.State, jsonList(d.Selectors), metainfo, toMs(d.CreatedAt), toMs(d.EndedAt), jsonSettings(d.Settings))
+		d.State, jsonList(d.Selectors), metainfo, toMs(d.CreatedAt), toMs(d.EndedAt), jsonSettings(d.Settings),
+		toMs(d.Deadline), d.Priority)
 	if isDuplicate(err) {
 		return ErrExists
 	}

@@ -68,10 +68,8 @@ func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) erro
 	for _, h := range tgts {
 		as = append(as, api.Assignment{Host: h.Name, Role: api.RoleClient, State: api.TaskPending, UpdatedAt: now})
 	}
+	d.Deadline, d.Priority = req.Deadline.Truncate(time.Millisecond).UTC(), req.Priority
 	if err := s.insert(ctx, &d, req.Metainfo, as); err != nil {
-		return err
-	}
-	if err := s.storeLifecycle(ctx, d.ID, req); err != nil {
 		return err
 	}
 	s.event(ctx, store.Event{DistID: d.ID, Kind: "created",

@@ -32,19 +32,6 @@ func (s *Server) checkLifecycle(req api.CreateDistribution) error {
 	return nil
 }
 
-// storeLifecycle writes the deadline and priority of a distribution just created. The row is
-// written first: a crash in between leaves a distribution without a deadline, never a deadline
-// without a distribution.
-func (s *Server) storeLifecycle(ctx context.Context, id string, req api.CreateDistribution) error {
-	if req.Deadline.IsZero() && req.Priority == 0 {
-		return nil
-	}
-	if err := s.st.SetLifecycle(ctx, id, req.Deadline, req.Priority); err != nil {
-		return fmt.Errorf("store deadline and priority of %s: %w", id, err)
-	}
-	return nil
-}
-
 // withLifecycle fills the deadline and priority of ds from the store.
 func (s *Server) withLifecycle(ctx context.Context, ds []api.Distribution) error {
 	lcs, err := s.st.Lifecycles(ctx)
