@@ -80,6 +80,11 @@ func (d *Daemon) reconcile(ctx context.Context, tasks []api.Task) {
 	defer d.mu.Unlock()
 	seen := map[string]bool{}
 	for _, t := range tasks {
+		if t.Cancel {
+			// Cancelled, or failed (by the host itself, or by the controller at the deadline):
+			// stop it and drop what is unfinished; it stays listed only so that reports tally.
+			continue
+		}
 		seen[t.ID] = true
 		if cur, ok := d.tasks[t.ID]; ok {
 			cur.update(t)

@@ -422,6 +422,7 @@ func (a *assister) fetchPiece(ctx context.Context, i int, srcs []httpSource) fet
 			}
 			err = a.tor.InjectPiece(ctx, i, buf)
 			if errors.Is(err, swarm.ErrPieceMismatch) {
+				a.t.httpBadPieces.Add(1)
 				a.log.Warn("http piece failed its hash, discarded; trying another source", "piece", i, "source", s.url)
 				res.bad = append(res.bad, s.url)
 				res.err = err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +298,11 @@ func TestHybridCorruptRelay(t *testing.T) {
 	t.Logf("corrupt relay answered %d ranges, all discarded", bad.served.Load())
 	if n := bad.served.Load(); n < 3 {
 		t.Logf("only %d spoiled answers: not every kind of bad answer was tried", n)
+		return
+	}
+	// Every kind was tried, the flipped byte among them: the discard shows in the metrics.
+	body := scrape(t, f.daemons["blocked-1"].HTTPURL()+"/metrics")
+	if !regexp.MustCompile(`(?m)^dist_task_pieces_failed_total\{[^}]*\} [1-9]`).MatchString(body) {
+		t.Errorf("metrics do not count the discarded piece:\n%s", body)
 	}
 }

@@ -122,18 +122,20 @@ func (d *Daemon) taskMetrics(m *metricSet) {
 		rep            api.TaskReport
 		role, dist     string
 		pieces, pieceN int
+		bad            int64
 	}
 	d.mu.Lock()
 	rows := make([]row, 0, len(d.tasks))
 	for _, t := range d.tasks {
 		rep := t.report()
 		t.mu.Lock()
-		r := row{rep: rep, role: t.spec.Role, dist: t.spec.DistID}
+		r := row{rep: rep, role: t.spec.Role, dist: t.spec.DistID, bad: t.httpBadPieces.Load()}
 		tor := t.tor
 		t.mu.Unlock()
 		if tor != nil {
 			st := tor.Stats()
 			r.pieces, r.pieceN = st.PiecesComplete, st.Pieces
+			r.bad += st.PiecesBad
 		}
 		rows = append(rows, r)
 	}
@@ -155,6 +157,7 @@ func (d *Daemon) taskMetrics(m *metricSet) {
 		m.add("dist_task_have_bytes", "gauge", "Bytes a task holds, verified.", float64(r.rep.Have), l...)
 		m.add("dist_task_pieces_verified", "gauge", "Pieces a task holds, verified.", float64(r.pieces), l...)
 		m.add("dist_task_pieces", "gauge", "Pieces of a task's file.", float64(r.pieceN), l...)
+		m.add("dist_task_pieces_failed_total", "counter", "Pieces received (over BitTorrent or HTTP) that failed their hash and were discarded.", float64(r.bad), l...)
 		m.add("dist_task_peers", "gauge", "Connected BitTorrent peers of a task.", float64(r.rep.Peers), l...)
 		failed := 0.0
 		if r.rep.State == api.TaskFailed {

@@ -35,7 +35,8 @@ type task struct {
 
 	have, bt, httpRelay, httpOrigin, up atomic.Int64
 	peers                               atomic.Int64
-	complete                            atomic.Bool // every byte is here and verified
+	httpBadPieces                       atomic.Int64 // pieces fetched over HTTP that failed their hash
+	complete                            atomic.Bool  // every byte is here and verified
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -40,6 +40,7 @@ type Stats struct {
 	BytesBT        int64 // useful piece data read from peers
 	BytesUp        int64 // piece data written to peers
 	Peers          int   // connected peers
+	PiecesBad      int64 // pieces from peers that failed their hash
 }
 
 // Torrent is one file being fetched or seeded.
@@ -187,6 +188,7 @@ func (t *Torrent) Stats() Stats {
 		Pieces:         t.meta.NumPieces,
 		PiecesComplete: pieces,
 		BytesBT:        ts.PeerConns.BytesReadUsefulData.Int64(),
+		PiecesBad:      ts.PeerConns.PiecesDirtiedBad.Int64(),
 		BytesUp:        ts.PeerConns.BytesWrittenData.Int64(),
 		Peers:          ts.ActivePeers,
 	}

@@ -73,7 +73,7 @@ func (s *Server) hostTasks(r *http.Request, host string) ([]api.Task, error) {
 			Dest:     d.Dest,
 			SHA256:   d.SHA256,
 			Metainfo: d.Metainfo,
-			Cancel:   a.State == api.TaskCancelled || d.State == api.DistCancelled,
+			Cancel:   a.State == api.TaskCancelled || a.State == api.TaskFailed || d.State == api.DistCancelled,
 			Settings: d.Settings,
 		})
 	}

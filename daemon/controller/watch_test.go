@@ -261,3 +261,25 @@ func TestRunWakesWatchesWhenKeepPasses(t *testing.T) {
 		t.Fatal("upkeep did not wake the watch when Keep passed")
 	}
 }
+
+// A failed or cancelled assignment is still listed (its figures count) but marked Cancel, so the
+// host stops it and drops what it had not finished.
+func TestWatchMarksEndedTasksCancel(t *testing.T) {
+	e := newEnv(t)
+	e.fleet()
+	d := e.create("c1", "c2")
+	e.report("c1", api.TaskReport{ID: api.AssignmentID(d.ID, "c1", api.RoleClient), State: api.TaskFailed, Error: "disk full"})
+	e.report("c2", api.TaskReport{ID: api.AssignmentID(d.ID, "c2", api.RoleClient), State: api.TaskDownloading, Have: 1})
+	for _, tc := range []struct {
+		host   string
+		cancel bool
+	}{{"c1", true}, {"c2", false}} {
+		w, err := e.host.Watch(ctxT(t), tc.host, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Tasks) != 1 || w.Tasks[0].Cancel != tc.cancel {
+			t.Errorf("%s tasks %+v, want one with cancel=%v", tc.host, w.Tasks, tc.cancel)
+		}
+	}
+}
