@@ -108,8 +108,17 @@ func (t *task) runClient(ctx context.Context, log *slog.Logger) error {
 	if err := tor.Move(dest); err != nil {
 		return fmt.Errorf("move into place %s: %w", dest, err)
 	}
+	t.finished(log, marker, m.InfoHash, dest)
+	log.Info("file in place", "dest", dest, "bytes", m.Size, "bt", st.BytesBT)
+	t.sample(ctx, tor, nil) // keep seeding and counting uploads
+	return nil
+}
+
+// finished records a verified copy in place at dest: the marker that lets a restarted daemon seed
+// from it, and the done state.
+func (t *task) finished(log *slog.Logger, marker, infoHash, dest string) {
 	now := time.Now().UnixMilli()
-	if err := writeJSONAtomic(marker, doneRecord{InfoHash: m.InfoHash, Dest: dest, DoneMs: now}); err != nil {
+	if err := writeJSONAtomic(marker, doneRecord{InfoHash: infoHash, Dest: dest, DoneMs: now}); err != nil {
 		log.Warn("done marker not written", "err", err)
 	}
 	t.complete.Store(true)
@@ -117,9 +126,6 @@ func (t *task) runClient(ctx context.Context, log *slog.Logger) error {
 	t.doneAt = now
 	t.mu.Unlock()
 	t.setState(api.TaskDone)
-	log.Info("file in place", "dest", dest, "bytes", m.Size, "bt", st.BytesBT)
-	t.sample(ctx, tor, nil) // keep seeding and counting uploads
-	return nil
 }
 
 func (t *task) holdTorrent(tor *swarm.Torrent) {

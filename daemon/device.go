@@ -223,15 +223,7 @@ func (t *task) runClientDevice(ctx context.Context, log *slog.Logger) error {
 	if err := dev.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", uri, err)
 	}
-	now := time.Now().UnixMilli()
-	if err := writeJSONAtomic(marker, doneRecord{InfoHash: m.InfoHash, Dest: uri, DoneMs: now}); err != nil {
-		log.Warn("done marker not written", "err", err)
-	}
-	t.complete.Store(true)
-	t.mu.Lock()
-	t.doneAt = now
-	t.mu.Unlock()
-	t.setState(api.TaskDone)
+	t.finished(log, marker, m.InfoHash, uri)
 	log.Info("written into device", "dest", uri, "bytes", m.Size, "bt", st.BytesBT)
 	t.sample(ctx, tor, nil) // keep seeding and counting uploads
 	return nil
