@@ -81,7 +81,7 @@ func (c *DemoCmd) Run(g *Globals) error {
 	}
 	var rate int64
 	if c.OriginRate != "" {
-		if rate, err = parseSize(strings.TrimSuffix(c.OriginRate, "/s")); err != nil || rate <= 0 {
+		if rate, err = parseBandwidth(c.OriginRate); err != nil || rate <= 0 {
 			return usageError{fmt.Errorf("--origin-rate %q: give a rate such as 20MiB", c.OriginRate)}
 		}
 	}

@@ -32,7 +32,7 @@ func (c *DemoCmd) hybridOptions() (demoHybrid, error) {
 		if !ok || err != nil || cnt < 0 {
 			return h, usageError{fmt.Errorf("--bt-slow %q: give N:RATE such as 2:200KiB/s", c.BTSlow)}
 		}
-		rate, err := parseRate(r)
+		rate, err := parseBandwidth(r)
 		if err != nil || rate <= 0 {
 			return h, usageError{fmt.Errorf("--bt-slow %q: give N:RATE such as 2:200KiB/s", c.BTSlow)}
 		}

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -58,7 +57,7 @@ func (r *Rate) Decode(ctx *kong.DecodeContext) error {
 	}
 	switch v := t.Value.(type) {
 	case string:
-		n, err := parseRate(v)
+		n, err := parseBandwidth(v)
 		if err != nil {
 			return err
 		}
@@ -72,13 +71,4 @@ func (r *Rate) Decode(ctx *kong.DecodeContext) error {
 		return fmt.Errorf("invalid rate %v (of type %T)", t.Value, t.Value)
 	}
 	return nil
-}
-
-// parseRate parses "200KiB/s", "1MiB" or "1048576" into bytes/s.
-func parseRate(s string) (int64, error) {
-	n, err := parseSize(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
-	if err != nil {
-		return 0, fmt.Errorf("invalid rate %q: want a size per second such as 500KiB/s", s)
-	}
-	return n, nil
 }

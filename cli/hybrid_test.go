@@ -30,12 +30,12 @@ func TestHybridFlagsSettings(t *testing.T) {
 
 func TestParseRate(t *testing.T) {
 	for in, want := range map[string]int64{"200KiB/s": 200 << 10, "1MiB": 1 << 20, "1048576": 1 << 20, " 2 MiB/s ": 2 << 20} {
-		if got, err := parseRate(in); err != nil || got != want {
-			t.Errorf("parseRate(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := parseBandwidth(in); err != nil || got != want {
+			t.Errorf("parseBandwidth(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	if _, err := parseRate("fast"); err == nil || !strings.Contains(err.Error(), "500KiB/s") {
-		t.Errorf("parseRate(fast) = %v, want an error that shows a rate", err)
+	if _, err := parseBandwidth("fast"); err == nil || !strings.Contains(err.Error(), "500KiB/s") {
+		t.Errorf("parseBandwidth(fast) = %v, want an error that shows a rate", err)
 	}
 }
 

@@ -79,7 +79,7 @@ func setOriginLimits(g *Globals, l OriginLimits, source, prefix string) error {
 // parseBandwidth parses a bandwidth: bytes per second with the units of sizes ("100MiB/s", "20MB"), or
 // bits per second ("1Gbit/s", "500Mbps", SI prefixes as network people use them).
 func parseBandwidth(s string) (int64, error) {
-	bad := fmt.Errorf("rate %q: give bytes or bits per second, such as 100MiB/s or 1Gbit/s", s)
+	bad := fmt.Errorf("invalid rate %q: give bytes or bits per second, such as 500KiB/s or 1Gbit/s", s)
 	t := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), "/s")
 	if t == "0" {
 		return 0, nil

@@ -30,13 +30,9 @@ func (t *task) runClient(ctx context.Context, log *slog.Logger) error {
 	}
 	t.setState(api.TaskWaiting)
 	t.streamBeforeMetainfo(ctx, log) // fast start over HTTP from a relay while a relay hashes the source
-	mi, err := t.waitMetainfo(ctx)
+	mi, m, err := t.meta(ctx)
 	if err != nil {
 		return err
-	}
-	m, err := content.Parse(mi)
-	if err != nil {
-		return fmt.Errorf("metainfo of %s: %w", t.spec.DistID, err)
 	}
 	dest := t.destPath()
 	dir := t.dir()

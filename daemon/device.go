@@ -69,13 +69,7 @@ func (d *Daemon) publishDevice(ctx context.Context, req api.Publish) (api.Publis
 	if p.tor == nil {
 		dev.Close() // published already: the earlier publication keeps serving
 	}
-	if err := writeJSONAtomic(filepath.Join(d.publishedDir(), ih+".json"), p); err != nil {
-		d.log.Warn("publication not persisted", "err", err)
-	}
-	return api.Published{
-		Host: d.cfg.Name, Source: d.httpURL + "/v1/files/" + ih, Name: name, Size: size,
-		InfoHash: ih, Metainfo: mi, SHA256: sum,
-	}, nil
+	return d.remember(p), nil
 }
 
 // restoreDevice reopens the device of an earlier run's publication; false when it is gone or
@@ -145,13 +139,9 @@ func sha256Of(ctx context.Context, r io.ReaderAt, size int64) (string, error) {
 func (t *task) runClientDevice(ctx context.Context, log *slog.Logger) error {
 	uri := strings.ReplaceAll(t.spec.Dest, "{host}", t.d.cfg.Name)
 	t.setState(api.TaskWaiting)
-	mi, err := t.waitMetainfo(ctx)
+	mi, m, err := t.meta(ctx)
 	if err != nil {
 		return err
-	}
-	m, err := content.Parse(mi)
-	if err != nil {
-		return fmt.Errorf("metainfo of %s: %w", t.spec.DistID, err)
 	}
 	dir := t.dir()
 	marker := filepath.Join(dir, "done.json")

@@ -92,13 +92,19 @@ func (d *Daemon) publish(ctx context.Context, req api.Publish) (api.Published, e
 	if err := d.servePublication(ctx, p); err != nil {
 		return api.Published{}, err
 	}
-	if err := writeJSONAtomic(filepath.Join(d.publishedDir(), ih+".json"), p); err != nil {
+	return d.remember(p), nil
+}
+
+// remember persists a publication so a restarted daemon serves it again, and answers with what a
+// push needs.
+func (d *Daemon) remember(p *published) api.Published {
+	if err := writeJSONAtomic(filepath.Join(d.publishedDir(), p.InfoHash+".json"), p); err != nil {
 		d.log.Warn("publication not persisted", "err", err)
 	}
 	return api.Published{
-		Host: d.cfg.Name, Source: d.httpURL + "/v1/files/" + ih, Name: name, Size: size,
-		InfoHash: ih, Metainfo: mi, SHA256: sum,
-	}, nil
+		Host: d.cfg.Name, Source: d.httpURL + "/v1/files/" + p.InfoHash, Name: p.Name, Size: p.Size,
+		InfoHash: p.InfoHash, Metainfo: p.Metainfo, SHA256: p.SHA256,
+	}
 }
 
 func (d *Daemon) servePublication(ctx context.Context, p *published) error {

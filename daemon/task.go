@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"dist/core/api"
+	"dist/core/content"
 	"dist/core/swarm"
 )
 
@@ -172,6 +173,19 @@ func (t *task) report() api.TaskReport {
 		FirstByteMs: t.first, DoneMs: t.doneAt, Error: t.errMsg,
 		Mode: t.mode.mode, ModeReason: t.mode.reason, ModeChanges: t.mode.toReport(),
 	}
+}
+
+// meta waits for the metainfo and parses it.
+func (t *task) meta(ctx context.Context) ([]byte, content.Meta, error) {
+	mi, err := t.waitMetainfo(ctx)
+	if err != nil {
+		return nil, content.Meta{}, err
+	}
+	m, err := content.Parse(mi)
+	if err != nil {
+		return nil, content.Meta{}, fmt.Errorf("metainfo of %s: %w", t.spec.DistID, err)
+	}
+	return mi, m, nil
 }
 
 // waitMetainfo blocks until the controller delivers the metainfo (a relay hashing a URL source

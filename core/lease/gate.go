@@ -267,15 +267,7 @@ func (g *Gate) pace(ctx context.Context, need int64) error {
 	defer g.signal()
 	defer func() { g.parked-- }()
 	if err != nil {
-		if gen == g.gen {
-			// Nothing was sent: the bytes go back.
-			if g.left >= 0 {
-				g.left += need
-			}
-			g.used -= need
-			g.pending -= need
-		}
-		g.total -= need
+		g.refund(gen, need)
 		return err
 	}
 	for {
@@ -308,14 +300,7 @@ func (g *Gate) pace(ctx context.Context, need int64) error {
 		}
 		g.mu.Lock()
 		if err != nil {
-			if gen == g.gen {
-				if g.left >= 0 {
-					g.left += need
-				}
-				g.used -= need
-				g.pending -= need
-			}
-			g.total -= need
+			g.refund(gen, need)
 			return err
 		}
 	}
@@ -397,4 +382,17 @@ func (g *Gate) Close() error {
 		}
 	}
 	return nil
+}
+
+// refund gives back a charge of need bytes made under lease generation gen when nothing was sent.
+// A charge made under an earlier lease lapsed with it; only the total is corrected. g.mu is held.
+func (g *Gate) refund(gen int, need int64) {
+	if gen == g.gen {
+		if g.left >= 0 {
+			g.left += need
+		}
+		g.used -= need
+		g.pending -= need
+	}
+	g.total -= need
 }
