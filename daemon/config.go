@@ -1,12 +1,34 @@
-// Package daemon is the running process: it wires the roles a host holds (controller, relay,
-// client), serves the controller API, the content and the LocalAPI, and runs the tasks.
+// Package daemon is the running process: it holds the daemon's configuration with its defaults,
+// starts and stops the listeners and the roles a host holds (controller, relay, client) under one
+// group, and keeps the controller's tokens. What each role does lives in its own package: agent
+// (the conversation with the controller), task, relay, client, assist, serve (content over HTTP),
+// publish, local (the LocalAPI), pluginhost, origingate and metrics. ARCHITECTURE.md draws the
+// path of a byte through them.
 package daemon
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 
 	"dist/core/api"
+	"dist/daemon/assist"
 )
+
+// Defaults of Config, in one place (the CLI shows them in its help).
+const (
+	DefaultListen   = ":7700"
+	DefaultBTListen = ":6881"
+)
+
+// NetworkLabel is the host label that names its network type for the assist threshold.
+const NetworkLabel = assist.NetworkLabel
+
+// Version of the daemon, reported to the controller; set by the CLI.
+var Version = "dev"
 
 // Config is everything a daemon needs; the CLI fills it from file < env < flags.
 type Config struct {
@@ -16,9 +38,9 @@ type Config struct {
 	BTListen   string            // BitTorrent listen address, e.g. ":6881" or "127.0.0.1:0"
 	Data       string            // data directory (database, partial files, finished files)
 	Controller string            // controller base URL; default: ourselves when we hold the controller role
-	Token      string            // host token presented to the controller
+	Token      string            // host token presented to the controller (not used by a controller host)
 	AdminToken string            // controller: token accepted for operators and scripts
-	HostToken  string            // controller: token accepted from daemons; default: Token
+	HostToken  string            // controller: token accepted from daemons; default: <Data>/host.token
 	Name       string            // host name; default: os.Hostname()
 	Labels     map[string]string // e.g. site=ams1
 	Socket     string            // LocalAPI unix socket; default: <Data>/dist.sock
@@ -38,3 +60,47 @@ type Config struct {
 	// RelayPolicy names the controller's relay-policy plugin; "" → the built-in policy.
 	RelayPolicy string
 }
+
+func (c *Config) fill() error {
+	if len(c.Roles) == 0 {
+		return errors.New("no role given: use --role controller, relay, client or a combination")
+	}
+	for _, r := range c.Roles {
+		switch r {
+		case api.RoleController, api.RoleRelay, api.RoleClient:
+		default:
+			return fmt.Errorf("unknown role %q: use controller, relay or client", r)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("host name: %w (set --name)", err)
+		}
+		c.Name = h
+	}
+	if c.Data == "" {
+		return errors.New("no data directory: set --data")
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.BTListen == "" {
+		c.BTListen = DefaultBTListen
+	}
+	if c.Socket == "" {
+		c.Socket = filepath.Join(c.Data, "dist.sock")
+	}
+	if !c.has(api.RoleController) && c.Controller == "" {
+		return errors.New("no controller: set --controller URL (or hold the controller role)")
+	}
+	if !c.has(api.RoleController) && c.Token == "" {
+		return errors.New("no host token: set --token (the controller's --host-token)")
+	}
+	return nil
+}
+
+func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }

@@ -2,9 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,16 +9,27 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"dist/core/api"
+	"dist/core/atomicfile"
 	"dist/core/fetch"
 	"dist/core/store"
 	"dist/core/swarm"
+	"dist/daemon/agent"
+	"dist/daemon/client"
 	"dist/daemon/controller"
+	"dist/daemon/local"
+	"dist/daemon/metrics"
+	"dist/daemon/origingate"
+	"dist/daemon/pluginhost"
+	"dist/daemon/publish"
+	"dist/daemon/relay"
+	"dist/daemon/serve"
+	"dist/daemon/task"
 )
 
 // Daemon is one running `dist daemon`.
@@ -29,25 +37,21 @@ type Daemon struct {
 	cfg     Config
 	log     *slog.Logger
 	httpURL string
-	node    *swarm.Node
-	ctrl    *controller.Server
-	store   store.Store
-	api     *api.Client // the controller, as a host
 
-	httpSrv  *http.Server
-	localSrv *http.Server
-	httpLn   net.Listener
-	localLn  net.Listener
+	node      *swarm.Node
+	gates     *origingate.Set
+	plugins   *pluginhost.Manager
+	publisher *publish.Publisher
+	agent     *agent.Agent
+	ctrl      *controller.Server
+	store     store.Store
 
-	mu        sync.Mutex
-	tasks     map[string]*task      // by task id
-	published map[string]*published // by info hash
-	gates     originGates           // origin leases (origin_gate.go)
-	pm        pluginManager         // plugins started on demand (plugins.go)
+	httpSrv *http.Server
+	httpLn  net.Listener
+	local   *local.Server
 
-	wg     sync.WaitGroup
+	group  *errgroup.Group
 	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // Run runs the daemon until ctx is done.
@@ -65,65 +69,15 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{
-		cfg:       cfg,
-		log:       cfg.Logger.With("host", cfg.Name),
-		tasks:     map[string]*task{},
-		published: map[string]*published{},
-		done:      make(chan struct{}),
-	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger.With("host", cfg.Name)}
 	ctx, d.cancel = context.WithCancel(ctx)
+	d.group, ctx = errgroup.WithContext(ctx)
 	if err := d.start(ctx); err != nil {
-		d.cancel()
-		d.shutdown()
+		_ = d.Close()
 		return nil, err
 	}
 	return d, nil
 }
-
-func (c *Config) fill() error {
-	if len(c.Roles) == 0 {
-		return errors.New("no role given: use --role controller, relay, client or a combination")
-	}
-	for _, r := range c.Roles {
-		switch r {
-		case api.RoleController, api.RoleRelay, api.RoleClient:
-		default:
-			return fmt.Errorf("unknown role %q: use controller, relay or client", r)
-		}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Name == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return fmt.Errorf("host name: %w (set --name)", err)
-		}
-		c.Name = h
-	}
-	if c.Data == "" {
-		return errors.New("no data directory: set --data")
-	}
-	if c.Listen == "" {
-		c.Listen = ":7700"
-	}
-	if c.BTListen == "" {
-		c.BTListen = ":6881"
-	}
-	if c.Socket == "" {
-		c.Socket = filepath.Join(c.Data, "dist.sock")
-	}
-	if !c.has(api.RoleController) && c.Controller == "" {
-		return errors.New("no controller: set --controller URL (or hold the controller role)")
-	}
-	if !c.has(api.RoleController) && c.Token == "" {
-		return errors.New("no host token: set --token (the controller's --host-token)")
-	}
-	return nil
-}
-
-func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }
 
 func (d *Daemon) start(ctx context.Context) error {
 	if err := os.MkdirAll(d.cfg.Data, 0o755); err != nil {
@@ -145,13 +99,9 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bittorrent listener %s: %w", d.cfg.BTListen, err)
 	}
+	d.plugins = pluginhost.New(d.cfg.PluginDir, d.log.With("role", "plugins"))
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/content/{id}", d.serveContent)
-	mux.HandleFunc("HEAD /v1/content/{id}", d.serveContent)
-	mux.HandleFunc("GET /v1/files/{hash}", d.servePublished)
-	mux.HandleFunc("HEAD /v1/files/{hash}", d.servePublished)
-	mux.HandleFunc("GET /metrics", d.serveMetrics) // Prometheus text format (metrics.go)
 	if d.cfg.has(api.RoleController) {
 		if err := d.startController(ctx); err != nil {
 			return err
@@ -160,21 +110,52 @@ func (d *Daemon) start(ctx context.Context) error {
 	} else {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	}
-	d.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	d.goRun(func() { _ = d.httpSrv.Serve(ln) })
+	ctl := api.New(d.cfg.Controller, d.cfg.Token)
+	ctl.HTTP = &http.Client{Timeout: api.WatchPollTimeout + 15*time.Second}
 
-	if err := d.startLocal(); err != nil {
+	rel := relay.New(relay.Config{})
+	d.gates = origingate.New(origingate.Config{
+		API: ctl, Holder: d.cfg.Name, SeparateRelay: d.cfg.has(api.RoleClient), RelayConns: rel.Workers(),
+		AllowUnleased: d.cfg.AllowUnleasedOrigin, Logger: d.log,
+	})
+	env := &task.Env{
+		Name: d.cfg.Name, Data: d.cfg.Data, Labels: d.cfg.Labels, Hybrid: d.cfg.Hybrid, BTBlocked: d.cfg.BTBlocked,
+		Node: d.node, API: ctl, Pull: pullClient(rel.Workers()), Gates: d.gates, Log: d.log,
+	}
+	d.agent = agent.New(agent.Config{
+		Env: env, Roles: d.cfg.Roles, HTTPURL: d.httpURL, BTAddr: d.btAddr(), Version: Version,
+		Runners: map[string]task.Runner{
+			api.RoleRelay:  rel.Run,
+			api.RoleClient: client.New(client.Config{Devices: d.plugins}).Run,
+		},
+	})
+	d.publisher = publish.New(publish.Config{
+		Dir: filepath.Join(d.cfg.Data, "published"), Host: d.cfg.Name, HTTPURL: d.httpURL,
+		Node: d.node, Devices: d.plugins, Logger: d.log.With("role", "publish"),
+	})
+
+	mux.HandleFunc("GET /v1/content/{id}", serve.Content(serve.Config{}, d.agent.Content))
+	mux.HandleFunc("HEAD /v1/content/{id}", serve.Content(serve.Config{}, d.agent.Content))
+	mux.HandleFunc("GET /v1/files/{hash}", serve.Published(d.publisher.File))
+	mux.HandleFunc("HEAD /v1/files/{hash}", serve.Published(d.publisher.File))
+	mux.HandleFunc("GET /metrics", metrics.Handler(metrics.Source{
+		Host: d.cfg.Name, Roles: d.cfg.Roles, Tasks: d.taskFigures, Leases: d.gates.States, Controller: d.ctrl,
+	}))
+	d.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	d.group.Go(func() error { return serveUntil(ctx, d.httpSrv, ln) })
+
+	d.local, err = local.Listen(local.Config{Socket: d.cfg.Socket, Publish: d.publisher.Publish, Status: d.status})
+	if err != nil {
 		return err
 	}
-	if err := d.loadPublished(ctx); err != nil {
+	d.group.Go(d.local.Serve)
+	if err := d.publisher.Load(ctx); err != nil {
 		d.log.Warn("published files not restored", "err", err)
 	}
-	d.api = api.New(d.cfg.Controller, d.cfg.Token)
-	d.api.HTTP = &http.Client{Timeout: api.WatchPollTimeout + 15*time.Second}
-	d.goRun(func() { d.agent(ctx) })
+	d.group.Go(func() error { d.agent.Run(ctx); return nil })
 
 	if d.cfg.ReadyFile != "" {
-		if err := writeJSONAtomic(d.cfg.ReadyFile, map[string]string{
+		if err := atomicfile.WriteJSON(d.cfg.ReadyFile, map[string]string{
 			"http_url": d.httpURL, "bt_addr": d.btAddr(), "socket": d.cfg.Socket, "name": d.cfg.Name,
 		}); err != nil {
 			return fmt.Errorf("ready file: %w", err)
@@ -184,28 +165,38 @@ func (d *Daemon) start(ctx context.Context) error {
 	return nil
 }
 
+// pullClient keeps one idle connection per pull worker, so parallel Range requests reuse them.
+func pullClient(workers int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		MaxIdleConnsPerHost:   2 * workers,
+		ResponseHeaderTimeout: time.Minute,
+		IdleConnTimeout:       90 * time.Second,
+	}}
+}
+
+// serveUntil serves ln until ctx ends, then shuts the server down.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		return nil
+	}
+}
+
 func (d *Daemon) startController(ctx context.Context) error {
-	if d.cfg.HostToken == "" {
-		d.cfg.HostToken = d.cfg.Token
-	}
-	// Nothing is open: a token not given is generated once and kept in the data directory.
-	for _, tok := range []struct {
-		v    *string
-		file string
-	}{{&d.cfg.AdminToken, "admin.token"}, {&d.cfg.HostToken, "host.token"}} {
-		if *tok.v != "" {
-			continue
-		}
-		path := filepath.Join(d.cfg.Data, tok.file)
-		t, err := tokenFile(path)
-		if err != nil {
-			return err
-		}
-		*tok.v = t
-		d.log.Info("token read from file", "file", path)
-	}
-	if d.cfg.Token == "" {
-		d.cfg.Token = d.cfg.HostToken
+	if err := d.controllerTokens(); err != nil {
+		return err
 	}
 	if d.cfg.Controller == "" {
 		d.cfg.Controller = d.httpURL
@@ -220,42 +211,39 @@ func (d *Daemon) startController(ctx context.Context) error {
 		AdminToken: d.cfg.AdminToken,
 		HostToken:  d.cfg.HostToken,
 		Logger:     d.log.With("role", "controller"),
-		Policy:     d.relayPolicy(),
+		Policy:     d.plugins.Policy(d.cfg.RelayPolicy),
 		Probe: func(ctx context.Context, url string) (int64, error) {
 			return fetch.Probe(ctx, probeClient, url)
 		},
 	})
-	d.goRun(func() { d.ctrl.Run(ctx) })
+	d.group.Go(func() error { d.ctrl.Run(ctx); return nil })
 	return nil
 }
 
 // Close stops every role and waits for them.
 func (d *Daemon) Close() error {
 	d.cancel()
-	d.shutdown()
-	return nil
-}
-
-func (d *Daemon) shutdown() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if d.httpSrv != nil {
-		_ = d.httpSrv.Shutdown(ctx)
-	} else if d.httpLn != nil {
-		_ = d.httpLn.Close()
+	if d.group != nil {
+		if d.httpSrv == nil && d.httpLn != nil {
+			_ = d.httpLn.Close()
+		}
+		if d.local != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = d.local.Shutdown(sctx)
+			cancel()
+			_ = os.Remove(d.cfg.Socket)
+		}
+		_ = d.group.Wait()
 	}
-	if d.localSrv != nil {
-		_ = d.localSrv.Shutdown(ctx)
-		_ = os.Remove(d.cfg.Socket)
+	if d.gates != nil {
+		d.gates.Close()
 	}
-	d.wg.Wait()
-	d.mu.Lock()
-	for _, t := range d.tasks {
-		t.close()
+	if d.plugins != nil {
+		d.plugins.Close()
 	}
-	d.mu.Unlock()
-	d.closeGates()
-	d.pm.close()
+	if d.publisher != nil {
+		d.publisher.Close()
+	}
 	if d.node != nil {
 		_ = d.node.Close()
 	}
@@ -263,6 +251,7 @@ func (d *Daemon) shutdown() {
 		_ = d.store.Close()
 	}
 	d.log.Info("daemon stopped")
+	return nil
 }
 
 // HTTPURL is the base URL the daemon advertises.
@@ -270,6 +259,34 @@ func (d *Daemon) HTTPURL() string { return d.httpURL }
 
 // Config is the daemon's effective configuration (tokens filled in).
 func (d *Daemon) Config() Config { return d.cfg }
+
+// ModeChanges returns every mode change of the client task of distID, oldest first.
+func (d *Daemon) ModeChanges(distID string) []api.ModeChange { return d.agent.ModeChanges(distID) }
+
+func (d *Daemon) status() api.Status {
+	reps := d.agent.Reports()
+	slicesSortReports(reps)
+	return api.Status{
+		Name: d.cfg.Name, Roles: d.cfg.Roles, HTTPURL: d.httpURL, BTAddr: d.btAddr(),
+		Controller: d.cfg.Controller, Tasks: reps,
+	}
+}
+
+// taskFigures answers the figures of every task for /metrics.
+func (d *Daemon) taskFigures() []metrics.Task {
+	ts := d.agent.Tasks()
+	out := make([]metrics.Task, 0, len(ts))
+	for _, t := range ts {
+		r := metrics.Task{Report: t.Report(), Role: t.Role(), Dist: t.DistID(), Bad: t.HTTPBadPieces.Load()}
+		if tor := t.Torrent(); tor != nil {
+			st := tor.Stats()
+			r.Pieces, r.PieceN = st.PiecesComplete, st.Pieces
+			r.Bad += st.PiecesBad
+		}
+		out = append(out, r)
+	}
+	return out
+}
 
 func (d *Daemon) btAddr() string {
 	a := d.node.Addr()
@@ -281,91 +298,4 @@ func (d *Daemon) btAddr() string {
 		return net.JoinHostPort(localIP(), port)
 	}
 	return a
-}
-
-func (d *Daemon) goRun(f func()) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		f()
-	}()
-}
-
-// advertiseAddr turns a listener address into one that others can dial: an unspecified address
-// (":7700") becomes this machine's first non-loopback IPv4 address.
-func advertiseAddr(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	if tcp.IP == nil || tcp.IP.IsUnspecified() {
-		return net.JoinHostPort(localIP(), fmt.Sprint(tcp.Port))
-	}
-	return tcp.String()
-}
-
-func localIP() string {
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
-				return n.IP.String()
-			}
-		}
-	}
-	return "127.0.0.1"
-}
-
-// tokenFile reads a token from path, creating a random one there first if the file is missing.
-func tokenFile(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, nil
-		}
-	}
-	buf := make([]byte, 24)
-	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("token: %w", err)
-	}
-	t := hex.EncodeToString(buf)
-	if err := writeFileAtomic(path, []byte(t+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("token file %s: %w", path, err)
-	}
-	return t, nil
-}
-
-func writeJSONAtomic(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(path, append(b, '\n'), 0o644)
-}
-
-// writeFileAtomic writes through a temp file and a rename so that a reader never sees half a file.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

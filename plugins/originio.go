@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"dist/core/device"
 	pb "dist/plugins/proto"
 )
 
@@ -24,16 +25,8 @@ type OriginIO interface {
 	Open(ctx context.Context, uri string, write bool) (Device, error)
 }
 
-// Device is an opened URI. ReadAt and WriteAt follow io.ReaderAt and io.WriterAt; they may be
-// called from many goroutines at once.
-type Device interface {
-	io.ReaderAt
-	io.WriterAt
-	Size() int64
-	BlockSize() int64 // the device's preferred I/O unit (512, 4096, …); 0 when it has none
-	Sync() error
-	Close() error
-}
+// Device is an opened URI: dist's one Device type (core/device), named here for plugin authors.
+type Device = device.Device
 
 // ChunkSize bounds one ReadAt or WriteAt message: gRPC refuses messages over 4 MiB by default,
 // and pieces can be 64 MiB. Bigger calls are split.

@@ -50,10 +50,29 @@ func SHA256File(ctx context.Context, path string) (string, error) {
 		return "", fmt.Errorf("sha256 of %s: %w", path, err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("sha256 of %s: %w", path, err)
+	}
+	sum, err := SHA256(ctx, f, fi.Size())
+	if err != nil {
+		return "", fmt.Errorf("sha256 of %s: %w", path, err)
+	}
+	return sum, nil
+}
+
+// SHA256 returns the lowercase hex sha256 of the first size bytes of r, read in order in 1 MiB
+// reads. It is the one whole-file checksum of dist: publishers, relays (over a reader that waits
+// for bytes still being pulled) and targets (before a copy is declared finished) all use it.
+func SHA256(ctx context.Context, r io.ReaderAt, size int64) (string, error) {
 	h := sha256.New()
 	buf := make([]byte, 1<<20)
-	if _, err := io.CopyBuffer(h, ctxReader{ctx, f}, buf); err != nil {
-		return "", fmt.Errorf("sha256 of %s: %w", path, err)
+	n, err := io.CopyBuffer(h, ctxReader{ctx, io.NewSectionReader(r, 0, size)}, buf)
+	if err != nil {
+		return "", err
+	}
+	if n != size {
+		return "", fmt.Errorf("sha256: %w: %d of %d bytes", errShortRead, n, size)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

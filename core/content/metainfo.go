@@ -21,21 +21,47 @@ type infoDict struct {
 	Private int64 `bencode:"private"`
 }
 
+// file is the top-level dictionary dist writes: the info dictionary and, beside it (outside the
+// info hash), the whole-file SHA-256 that every target checks before it declares a copy finished.
+// Other BitTorrent clients ignore the extra key.
+type file struct {
+	Info   bencode.Bytes `bencode:"info"`
+	SHA256 string        `bencode:"sha256,omitempty"`
+}
+
 // Build returns the bencoded metainfo of a single file called name of size bytes, cut in pieces of
 // pieceLen whose SHA-1 hashes are pieces (as HashPieces returns them), and its info hash as
 // lowercase hex. The torrent is private and has no announce URL: peers come from the controller.
 func Build(name string, size, pieceLen int64, pieces []byte) (mi []byte, infoHash string, err error) {
+	m, err := New(name, size, pieceLen, pieces, "")
+	return m.Raw, m.InfoHash, err
+}
+
+// New is Build with the whole-file SHA-256 (lowercase hex, or "" when unknown) carried beside the
+// info dictionary, answered as the parsed Meta.
+func New(name string, size, pieceLen int64, pieces []byte, sha256 string) (Meta, error) {
+	mi, err := build(name, size, pieceLen, pieces, sha256)
+	if err != nil {
+		return Meta{}, err
+	}
+	return Parse(mi)
+}
+
+func build(name string, size, pieceLen int64, pieces []byte, sha256 string) ([]byte, error) {
 	if name == "" {
-		return nil, "", errors.New("build metainfo: empty name")
+		return nil, errors.New("build metainfo: empty name")
 	}
 	if size < 0 {
-		return nil, "", fmt.Errorf("build metainfo %s: negative size %d", name, size)
+		return nil, fmt.Errorf("build metainfo %s: negative size %d", name, size)
 	}
 	if pieceLen <= 0 {
-		return nil, "", fmt.Errorf("build metainfo %s: piece length %d must be positive", name, pieceLen)
+		return nil, fmt.Errorf("build metainfo %s: piece length %d must be positive", name, pieceLen)
 	}
 	if want := numPieces(size, pieceLen) * sha1.Size; int64(len(pieces)) != want {
-		return nil, "", fmt.Errorf("build metainfo %s: %d bytes of piece hashes, want %d", name, len(pieces), want)
+		return nil, fmt.Errorf("build metainfo %s: %d bytes of piece hashes, want %d", name, len(pieces), want)
+	}
+	if sha256 != "" && !isSHA256(sha256) {
+		return nil, fmt.Errorf("build metainfo %s: sha256 %q is not 64 lowercase hex digits", name, sha256)
 	}
 	info, err := bencode.Marshal(infoDict{
 		Length:      size,
@@ -45,16 +71,29 @@ func Build(name string, size, pieceLen int64, pieces []byte) (mi []byte, infoHas
 		Private:     1,
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("build metainfo %s: %w", name, err)
+		return nil, fmt.Errorf("build metainfo %s: %w", name, err)
 	}
-	mi, err = bencode.Marshal(metainfo.MetaInfo{InfoBytes: info})
+	mi, err := bencode.Marshal(file{Info: info, SHA256: sha256})
 	if err != nil {
-		return nil, "", fmt.Errorf("build metainfo %s: %w", name, err)
+		return nil, fmt.Errorf("build metainfo %s: %w", name, err)
 	}
-	return mi, metainfo.HashBytes(info).HexString(), nil
+	return mi, nil
 }
 
-// Meta is what dist needs to know about a single-file torrent.
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Meta is what dist needs to know about a single-file torrent. It is parsed once where the
+// metainfo enters a host and handed around as this value.
 type Meta struct {
 	InfoHash  string // lowercase hex of the v1 info hash
 	Name      string
@@ -62,7 +101,15 @@ type Meta struct {
 	PieceLen  int64
 	NumPieces int
 	Pieces    []byte // SHA-1 of each piece, 20 bytes each, in order
+	// SHA256 is the whole-file checksum the publisher or the first relay computed, lowercase hex;
+	// "" when the metainfo carries none.
+	SHA256 string
+	// Raw is the bencoded metainfo as received; InfoBytes its info dictionary.
+	Raw, InfoBytes []byte
 }
+
+// Known reports whether m holds a parsed metainfo (the zero Meta does not).
+func (m Meta) Known() bool { return len(m.InfoBytes) > 0 }
 
 // Parse reads a bencoded metainfo. It accepts single-file v1 torrents only and checks that the
 // length, the piece length and the number of piece hashes agree, so callers can index pieces
@@ -80,6 +127,15 @@ func Parse(mi []byte) (Meta, error) {
 		return Meta{}, fmt.Errorf("parse metainfo info: %w", err)
 	}
 	ih := m.HashInfoBytes().HexString()
+	var top struct {
+		SHA256 string `bencode:"sha256"`
+	}
+	if err := bencode.Unmarshal(mi, &top); err != nil {
+		return Meta{}, fmt.Errorf("parse metainfo %s: %w", ih, err)
+	}
+	if top.SHA256 != "" && !isSHA256(top.SHA256) {
+		return Meta{}, fmt.Errorf("parse metainfo %s: sha256 %q is not 64 lowercase hex digits", ih, top.SHA256)
+	}
 	switch {
 	case len(info.Files) != 0 || info.IsDir():
 		return Meta{}, fmt.Errorf("parse metainfo %s: multi-file torrents are not supported", ih)
@@ -103,6 +159,9 @@ func Parse(mi []byte) (Meta, error) {
 		PieceLen:  info.PieceLength,
 		NumPieces: len(info.Pieces) / sha1.Size,
 		Pieces:    info.Pieces,
+		SHA256:    top.SHA256,
+		Raw:       mi,
+		InfoBytes: m.InfoBytes,
 	}, nil
 }
 

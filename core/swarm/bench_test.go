@@ -17,7 +17,7 @@ func BenchmarkSwarm(b *testing.B) {
 	src := makeSource(b, dir, size, 99)
 	quiet := Config{Logger: testLogger(b)}
 	seedNode := newNode(b, quiet)
-	add(b, seedNode, Spec{Metainfo: src.mi, DataPath: src.path, Complete: true})
+	add(b, seedNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
 
 	b.SetBytes(size * leechers)
 	b.ResetTimer()
@@ -33,7 +33,7 @@ func BenchmarkSwarm(b *testing.B) {
 			}
 			nodes = append(nodes, n)
 			addrs = append(addrs, n.Addr())
-			ts = append(ts, add(b, n, Spec{Metainfo: src.mi, DataPath: filepath.Join(dir, fmt.Sprint(i), fmt.Sprint(j), "out.img")}))
+			ts = append(ts, add(b, n, Spec{Meta: src.meta, DataPath: filepath.Join(dir, fmt.Sprint(i), fmt.Sprint(j), "out.img")}))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		b.StartTimer()

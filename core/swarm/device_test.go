@@ -42,9 +42,10 @@ func (d *memDevice) WriteAt(p []byte, off int64) (int, error) {
 	return copy(d.b[off:], p), nil
 }
 
-func (d *memDevice) Size() int64  { return int64(len(d.b)) }
-func (d *memDevice) Sync() error  { d.mu.Lock(); d.syncs++; d.mu.Unlock(); return nil }
-func (d *memDevice) Close() error { d.mu.Lock(); d.closed = true; d.mu.Unlock(); return nil }
+func (d *memDevice) Size() int64      { return int64(len(d.b)) }
+func (d *memDevice) BlockSize() int64 { return 0 }
+func (d *memDevice) Sync() error      { d.mu.Lock(); d.syncs++; d.mu.Unlock(); return nil }
+func (d *memDevice) Close() error     { d.mu.Lock(); d.closed = true; d.mu.Unlock(); return nil }
 
 // TestDeviceSeedToDevice seeds from one device and fetches into another over BitTorrent: the
 // storage path a partition takes through an origin-IO plugin.
@@ -57,9 +58,9 @@ func TestDeviceSeedToDevice(t *testing.T) {
 	dstDev := &memDevice{b: make([]byte, len(src.data)+8192)}
 
 	a, b := newNode(t, Config{}), newNode(t, Config{})
-	seed := add(t, a, Spec{Metainfo: src.mi, DataPath: "mem:///src", Device: srcDev, Complete: true,
+	seed := add(t, a, Spec{Meta: src.meta, DataPath: "mem:///src", Device: srcDev, Complete: true,
 		CompletionPath: filepath.Join(dir, "src.pieces")})
-	leech := add(t, b, Spec{Metainfo: src.mi, DataPath: "mem:///dst", Device: dstDev,
+	leech := add(t, b, Spec{Meta: src.meta, DataPath: "mem:///dst", Device: dstDev,
 		CompletionPath: filepath.Join(dir, "dst.pieces")})
 	leech.AddPeers([]string{a.Addr()})
 	seed.AddPeers([]string{b.Addr()})
@@ -88,7 +89,7 @@ func TestDeviceTooSmall(t *testing.T) {
 	dir := t.TempDir()
 	src := makeSource(t, dir, mib, 3)
 	n := newNode(t, Config{})
-	_, err := n.Add(context.Background(), Spec{Metainfo: src.mi, DataPath: "mem:///small", Device: &memDevice{b: make([]byte, 1000)},
+	_, err := n.Add(context.Background(), Spec{Meta: src.meta, DataPath: "mem:///small", Device: &memDevice{b: make([]byte, 1000)},
 		CompletionPath: filepath.Join(dir, "x.pieces")})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("use a bigger target")) {
 		t.Fatalf("add to a small device: %v", err)

@@ -23,7 +23,7 @@ import (
 // plus its completion record.
 type store struct {
 	meta content.Meta
-	rec  *record
+	rec  *Record
 
 	// mu guards f and path, which Move swaps; reads and writes hold it shared.
 	mu     sync.RWMutex
@@ -96,7 +96,7 @@ func openStore(log *slog.Logger, m content.Meta, infoHash [20]byte, dataPath, re
 	case resized:
 		init, force = pieceUnknown, true
 	}
-	s.rec, err = openRecord(log, recordPath, infoHash, m.NumPieces, init, force, s.sync)
+	s.rec, err = openRecord(log, recordPath, infoHash, m.NumPieces, init, force, false, s.sync)
 	if err != nil {
 		f.Close()
 		if created {
@@ -105,6 +105,27 @@ func openStore(log *slog.Logger, m content.Meta, infoHash [20]byte, dataPath, re
 		return nil, err
 	}
 	return s, nil
+}
+
+// openStoreWithRecord opens the data file a caller filled itself, with the piece record it kept
+// while doing so (bound to m); the store takes the record over.
+func openStoreWithRecord(m content.Meta, dataPath string, rec *Record) (*store, error) {
+	if rec.Pieces() != m.NumPieces {
+		return nil, fmt.Errorf("open data %s: piece record covers %d pieces, the metainfo %d", dataPath, rec.Pieces(), m.NumPieces)
+	}
+	f, err := os.OpenFile(dataPath, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open data %s: %w", dataPath, err)
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != m.Size {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("holds %d bytes, want %d", fi.Size(), m.Size)
+		}
+		return nil, fmt.Errorf("open data %s: %w", dataPath, err)
+	}
+	return &store{meta: m, path: dataPath, f: f, rec: rec}, nil
 }
 
 func (s *store) sync() error {
@@ -134,7 +155,7 @@ func (s *store) dataPath() string {
 // close flushes the record and closes both files; later calls return the first result.
 func (s *store) close() error {
 	s.closeOnce.Do(func() {
-		err := s.rec.close()
+		err := s.rec.Close()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if cerr := s.f.Close(); cerr != nil {
@@ -190,7 +211,7 @@ func (p piece) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func (p piece) MarkComplete() error            { return p.s.rec.markComplete(p.i) }
-func (p piece) MarkNotComplete() error         { return p.s.rec.markIncomplete(p.i) }
+func (p piece) MarkNotComplete() error         { return p.s.rec.MarkIncomplete(p.i) }
 func (p piece) Completion() storage.Completion { return p.s.rec.completion(p.i) }
 
 // storeReader reads the whole torrent, across pieces, in one call.

@@ -146,7 +146,7 @@ func TestSeedToFourLeechers(t *testing.T) {
 	src := makeSource(t, dir, 64*mib, 1)
 
 	seedNode := newNode(t, Config{})
-	seed := add(t, seedNode, Spec{Metainfo: src.mi, DataPath: src.path, Complete: true})
+	seed := add(t, seedNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
 	select {
 	case <-seed.Done():
 	case <-ctx.Done():
@@ -162,11 +162,11 @@ func TestSeedToFourLeechers(t *testing.T) {
 		n := newNode(t, Config{})
 		addrs = append(addrs, n.Addr())
 		leechers = append(leechers, add(t, n, Spec{
-			Metainfo: src.mi,
+			Meta:     src.meta,
 			DataPath: filepath.Join(dir, "leecher", string(rune('a'+i)), "out.img"),
 		}))
 	}
-	if _, err := leechers[0].n.Add(ctx, Spec{Metainfo: src.mi, DataPath: src.path}); err == nil {
+	if _, err := leechers[0].n.Add(ctx, Spec{Meta: src.meta, DataPath: src.path}); err == nil {
 		t.Fatal("second Add of the same torrent accepted")
 	}
 	for _, l := range leechers {
@@ -204,12 +204,12 @@ func TestResumeAfterDrop(t *testing.T) {
 	dir := t.TempDir()
 	src := makeSource(t, dir, 32*mib, 2)
 	seedNode := newNode(t, Config{})
-	add(t, seedNode, Spec{Metainfo: src.mi, DataPath: src.path, Complete: true})
+	add(t, seedNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
 
 	// Slow enough to stop half-way: ~2 s for the whole file.
 	ln := newNode(t, Config{DownloadRate: 16 * mib})
 	spec := Spec{
-		Metainfo:       src.mi,
+		Meta:           src.meta,
 		DataPath:       filepath.Join(dir, "leech", "out.img"),
 		CompletionPath: filepath.Join(dir, "state", "out.pieces"),
 	}
@@ -263,7 +263,7 @@ func TestMoveWhileSeeding(t *testing.T) {
 	dir := t.TempDir()
 	src := makeSource(t, dir, 16*mib, 3)
 	seedNode := newNode(t, Config{})
-	seed := add(t, seedNode, Spec{Metainfo: src.mi, DataPath: src.path, CompletionPath: filepath.Join(dir, "seed.pieces"), Complete: true})
+	seed := add(t, seedNode, Spec{Meta: src.meta, DataPath: src.path, CompletionPath: filepath.Join(dir, "seed.pieces"), Complete: true})
 	waitDone(t, ctx, seed)
 
 	moved := filepath.Join(dir, "final", "image.img")
@@ -283,7 +283,7 @@ func TestMoveWhileSeeding(t *testing.T) {
 
 	fetch := func(name string) {
 		n := newNode(t, Config{})
-		l := add(t, n, Spec{Metainfo: src.mi, DataPath: filepath.Join(dir, name, "out.img")})
+		l := add(t, n, Spec{Meta: src.meta, DataPath: filepath.Join(dir, name, "out.img")})
 		l.AddPeers([]string{seedNode.Addr()})
 		waitDone(t, ctx, l)
 		checkFile(t, l.DataPath(), src.sha256)
@@ -321,7 +321,7 @@ func TestMoveRefusesUnfinished(t *testing.T) {
 	dir := t.TempDir()
 	src := makeSource(t, dir, 1*mib, 4)
 	n := newNode(t, Config{})
-	l := add(t, n, Spec{Metainfo: src.mi, DataPath: filepath.Join(dir, "out.img")})
+	l := add(t, n, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "out.img")})
 	if err := l.Move(filepath.Join(dir, "moved.img")); err == nil {
 		t.Fatal("moved an unfinished torrent")
 	}
@@ -357,12 +357,12 @@ func TestCorruptSeedRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	badNode := newNode(t, Config{ListenAddr: "127.0.0.3:0"})
-	add(t, badNode, Spec{Metainfo: src.mi, DataPath: badPath, Complete: true})
+	add(t, badNode, Spec{Meta: src.meta, DataPath: badPath, Complete: true})
 	goodNode := newNode(t, Config{ListenAddr: "127.0.0.2:0"})
-	add(t, goodNode, Spec{Metainfo: src.mi, DataPath: src.path, Complete: true})
+	add(t, goodNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
 
 	ln := newNode(t, Config{})
-	l := add(t, ln, Spec{Metainfo: src.mi, DataPath: filepath.Join(dir, "leech", "out.img")})
+	l := add(t, ln, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "leech", "out.img")})
 	l.AddPeers([]string{badNode.Addr()})
 	banned := func() bool { return slices.Contains(ln.BannedIPs(), "127.0.0.3") }
 	if err := waitFor(ctx, banned); err != nil {
@@ -389,7 +389,7 @@ func TestInjectPieces(t *testing.T) {
 	dir := t.TempDir()
 	src := makeSource(t, dir, 4*mib+12345, 6)
 	n := newNode(t, Config{})
-	l := add(t, n, Spec{Metainfo: src.mi, DataPath: filepath.Join(dir, "a", "out.img")})
+	l := add(t, n, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "a", "out.img")})
 
 	off, ln := src.meta.PieceRange(0)
 	wrong := slices.Clone(src.data[off : off+ln])
@@ -417,7 +417,7 @@ func TestInjectPieces(t *testing.T) {
 
 	// Injected pieces are served like any other.
 	n2 := newNode(t, Config{})
-	l2 := add(t, n2, Spec{Metainfo: src.mi, DataPath: filepath.Join(dir, "b", "out.img")})
+	l2 := add(t, n2, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "b", "out.img")})
 	l2.AddPeers([]string{n.Addr()})
 	waitDone(t, ctx, l2)
 	checkFile(t, l2.DataPath(), src.sha256)
@@ -434,13 +434,13 @@ func TestExistingDataIsVerifiedNotFetched(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := newNode(t, Config{})
-	l := add(t, n, Spec{Metainfo: src.mi, DataPath: partial})
+	l := add(t, n, Spec{Meta: src.meta, DataPath: partial})
 	want := int(4 * mib / src.meta.PieceLen)
 	if err := waitFor(ctx, func() bool { return l.Stats().PiecesComplete == want && len(l.Missing()) == src.meta.NumPieces-want }); err != nil {
 		t.Fatalf("existing pieces not verified: %+v", l.Stats())
 	}
 	seedNode := newNode(t, Config{})
-	add(t, seedNode, Spec{Metainfo: src.mi, DataPath: src.path, Complete: true})
+	add(t, seedNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
 	l.AddPeers([]string{seedNode.Addr()})
 	waitDone(t, ctx, l)
 	if st := l.Stats(); st.BytesBT > 4*mib+2*src.meta.PieceLen {
@@ -452,7 +452,7 @@ func TestExistingDataIsVerifiedNotFetched(t *testing.T) {
 	if err := l.Drop(false); err != nil {
 		t.Fatal(err)
 	}
-	l2 := add(t, n, Spec{Metainfo: src.mi, DataPath: partial})
+	l2 := add(t, n, Spec{Meta: src.meta, DataPath: partial})
 	waitDone(t, ctx, l2)
 	if h := bytesHashed(l2); h != 0 {
 		t.Fatalf("restart hashed %d bytes", h)
@@ -464,24 +464,24 @@ func TestAddRejects(t *testing.T) {
 	src := makeSource(t, dir, 1*mib, 8)
 	n := newNode(t, Config{})
 	ctx := context.Background()
-	if _, err := n.Add(ctx, Spec{Metainfo: []byte("junk"), DataPath: filepath.Join(dir, "x")}); err == nil {
-		t.Error("junk metainfo accepted")
+	if _, err := n.Add(ctx, Spec{Meta: content.Meta{Name: "junk"}, DataPath: filepath.Join(dir, "x")}); err == nil {
+		t.Error("unparsed metainfo accepted")
 	}
-	if _, err := n.Add(ctx, Spec{Metainfo: src.mi}); err == nil {
+	if _, err := n.Add(ctx, Spec{Meta: src.meta}); err == nil {
 		t.Error("empty data path accepted")
 	}
-	if _, err := n.Add(ctx, Spec{Metainfo: src.mi, DataPath: filepath.Join(dir, "missing"), Complete: true}); err == nil {
+	if _, err := n.Add(ctx, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "missing"), Complete: true}); err == nil {
 		t.Error("Complete over a missing file accepted")
 	}
 	short := filepath.Join(dir, "short")
 	if err := os.WriteFile(short, []byte("abc"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Add(ctx, Spec{Metainfo: src.mi, DataPath: short, Complete: true}); err == nil {
+	if _, err := n.Add(ctx, Spec{Meta: src.meta, DataPath: short, Complete: true}); err == nil {
 		t.Error("Complete over a file of the wrong size accepted")
 	}
 	// Failed adds leave nothing behind: a proper add still works.
-	l := add(t, n, Spec{Metainfo: src.mi, DataPath: src.path, Complete: true})
+	l := add(t, n, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
 	if l.InfoHash() != src.meta.InfoHash {
 		t.Fatalf("info hash %s, want %s", l.InfoHash(), src.meta.InfoHash)
 	}
@@ -496,12 +496,12 @@ func TestRecordIgnoresOtherTorrent(t *testing.T) {
 	b := makeSource(t, filepath.Join(dir, "b"), 1*mib, 10)
 	n := newNode(t, Config{})
 	rec := filepath.Join(dir, "shared.pieces")
-	l := add(t, n, Spec{Metainfo: a.mi, DataPath: a.path, CompletionPath: rec, Complete: true})
+	l := add(t, n, Spec{Meta: a.meta, DataPath: a.path, CompletionPath: rec, Complete: true})
 	if err := l.Drop(false); err != nil {
 		t.Fatal(err)
 	}
 	// Same record path, other torrent, fresh data file: nothing may be taken as complete.
-	l2 := add(t, n, Spec{Metainfo: b.mi, DataPath: filepath.Join(dir, "b-out.img"), CompletionPath: rec})
+	l2 := add(t, n, Spec{Meta: b.meta, DataPath: filepath.Join(dir, "b-out.img"), CompletionPath: rec})
 	if st := l2.Stats(); st.PiecesComplete != 0 {
 		t.Fatalf("record of another torrent trusted: %+v", st)
 	}
@@ -511,7 +511,7 @@ func TestAddPeersSkipsSelfAndJunk(t *testing.T) {
 	dir := t.TempDir()
 	src := makeSource(t, dir, 1*mib, 11)
 	n := newNode(t, Config{})
-	l := add(t, n, Spec{Metainfo: src.mi, DataPath: filepath.Join(dir, "o.img")})
+	l := add(t, n, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "o.img")})
 	l.AddPeers([]string{n.Addr(), n.Addr(), "nonsense", "1.2.3.4:0", "[::1]:bad"})
 	if got := l.t.KnownSwarm(); len(got) != 0 {
 		t.Fatalf("peers added: %v", got)
@@ -532,11 +532,11 @@ func TestDropAfterNodeClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "o.img")
-	l := add(t, n, Spec{Metainfo: src.mi, DataPath: out})
+	l := add(t, n, Spec{Meta: src.meta, DataPath: out})
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Add(context.Background(), Spec{Metainfo: src.mi, DataPath: out}); err == nil {
+	if _, err := n.Add(context.Background(), Spec{Meta: src.meta, DataPath: out}); err == nil {
 		t.Fatal("Add on a closed node accepted")
 	}
 	if err := l.Drop(true); err != nil {
@@ -574,7 +574,7 @@ func TestEmptyFile(t *testing.T) {
 	dir := t.TempDir()
 	src := makeSource(t, dir, 0, 13)
 	n := newNode(t, Config{})
-	l := add(t, n, Spec{Metainfo: src.mi, DataPath: filepath.Join(dir, "o.img")})
+	l := add(t, n, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "o.img")})
 	waitDone(t, ctx, l)
 	if st := l.Stats(); st.Size != 0 || st.Pieces != 0 {
 		t.Fatalf("stats %+v", st)

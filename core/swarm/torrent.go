@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,22 +14,27 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
 	"dist/core/content"
+	"dist/core/device"
 )
 
 // Spec says what to add and where its bytes live.
 type Spec struct {
-	Metainfo       []byte
-	DataPath       string // the single file holding the content; created (sparse, right size) if missing
-	CompletionPath string // persisted piece-completion record; "" → DataPath + ".pieces"
-	Complete       bool   // caller hashed DataPath itself: mark every piece complete without rehashing
-	// Device, when set, holds the content instead of a file (device.go): DataPath then only names
-	// it (a URI) and CompletionPath is required.
-	Device Device
-	// SeedOnly takes no piece from peers: the caller brings every piece (MarkVerified).
+	Meta           content.Meta // parsed once where the metainfo entered the host
+	DataPath       string       // the single file holding the content; created (sparse, right size) if missing
+	CompletionPath string       // persisted piece record; "" → DataPath + ".pieces"
+	Complete       bool         // caller hashed DataPath itself: mark every piece complete without rehashing
+	// Record, when set, is the piece record the caller kept while it filled the file (a relay's
+	// pull, a client's stream); it must be bound to Meta (Record.Bind) and the torrent takes it
+	// over: Drop closes it. CompletionPath is then unused.
+	Record *Record
+	// Device, when set, holds the content instead of a file (devicestore.go): DataPath then only
+	// names it (a URI) and CompletionPath is required.
+	Device device.Device
+	// SeedOnly takes no piece from peers: the caller brings every piece (Record.MarkComplete,
+	// then Announce).
 	SeedOnly bool
 }
 
@@ -50,7 +56,6 @@ type Torrent struct {
 	st       *store
 	meta     content.Meta
 	recPath  string
-	done     chan struct{}
 	dropOnce sync.Once
 	dropErr  error
 }
@@ -68,13 +73,9 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("add torrent: %w", err)
 	}
-	meta, err := content.Parse(s.Metainfo)
-	if err != nil {
-		return nil, fmt.Errorf("add torrent: %w", err)
-	}
-	var mi metainfo.MetaInfo
-	if err := bencode.Unmarshal(s.Metainfo, &mi); err != nil {
-		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
+	meta := s.Meta
+	if !meta.Known() {
+		return nil, errors.New("add torrent: no metainfo")
 	}
 	if s.DataPath == "" {
 		return nil, fmt.Errorf("add torrent %s: no data path", meta.InfoHash)
@@ -99,12 +100,15 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 	if _, dup := n.torrents[meta.InfoHash]; dup {
 		return nil, fmt.Errorf("add torrent %s: already added", meta.InfoHash)
 	}
-	ih := mi.HashInfoBytes()
+	ih := metainfo.HashBytes(meta.InfoBytes)
 	log := n.log.With("torrent", meta.InfoHash)
 	var st *store
-	if s.Device != nil {
+	switch {
+	case s.Device != nil:
 		st, err = openDeviceStore(log, meta, ih, s.Device, dataPath, s.CompletionPath, s.Complete)
-	} else {
+	case s.Record != nil:
+		st, err = openStoreWithRecord(meta, dataPath, s.Record)
+	default:
 		st, err = openStore(log, meta, ih, dataPath, recPath, s.Complete)
 	}
 	if err != nil {
@@ -116,7 +120,7 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 		return nil, fmt.Errorf("add torrent %s: already in client", meta.InfoHash)
 	}
 	// Set the info apart from AddTorrentOpt, which ignores errors from opening storage.
-	if err := at.SetInfoBytes(mi.InfoBytes); err != nil {
+	if err := at.SetInfoBytes(meta.InfoBytes); err != nil {
 		at.Drop()
 		st.close()
 		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
@@ -127,14 +131,10 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 		at.DownloadAll()
 	}
 
-	t := &Torrent{n: n, t: at, st: st, meta: meta, recPath: recPath, done: make(chan struct{})}
-	go func() {
-		select {
-		case <-at.Complete().On():
-			close(t.done)
-		case <-at.Closed():
-		}
-	}()
+	if s.Record != nil {
+		recPath = s.Record.path
+	}
+	t := &Torrent{n: n, t: at, st: st, meta: meta, recPath: recPath}
 	n.torrents[meta.InfoHash] = t
 	return t, nil
 }
@@ -197,9 +197,44 @@ func (t *Torrent) Stats() Stats {
 // Missing returns the indices of pieces not yet verified, in order.
 func (t *Torrent) Missing() []int { return t.st.rec.missing() }
 
-// Done is closed once every piece is complete and verified. It stays open for a torrent dropped
-// before that.
-func (t *Torrent) Done() <-chan struct{} { return t.done }
+// Done is closed while every piece is complete and verified; ask again after Reverify found bad
+// pieces. It stays open for a torrent dropped before completion.
+func (t *Torrent) Done() <-chan struct{} { return t.t.Complete().On() }
+
+// ReadAt reads the torrent's content wherever it is stored now (the partial file, the moved one,
+// a device).
+func (t *Torrent) ReadAt(b []byte, off int64) (int, error) { return t.st.readAt(b, off) }
+
+// Reverify hashes every complete piece again from storage and hands those that no longer match
+// back to BitTorrent, which fetches them again. It answers the pieces found bad. A copy whose
+// whole-file checksum failed calls it to find what rotted.
+func (t *Torrent) Reverify(ctx context.Context) ([]int, error) {
+	var bad []int
+	buf := make([]byte, t.meta.PieceLen)
+	for i := range t.meta.NumPieces {
+		if err := ctx.Err(); err != nil {
+			return bad, err
+		}
+		if !t.st.rec.Complete(i) {
+			continue
+		}
+		off, n := t.meta.PieceRange(i)
+		b := buf[:n]
+		if _, err := t.st.readAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+			return bad, fmt.Errorf("reverify piece %d of %s: %w", i, t.meta.InfoHash, err)
+		}
+		if sum := sha1.Sum(b); bytes.Equal(sum[:], t.meta.PieceHash(i)) {
+			continue
+		}
+		bad = append(bad, i)
+		if err := t.st.rec.MarkIncomplete(i); err != nil {
+			return bad, err
+		}
+		t.t.Piece(i).UpdateCompletion()
+		t.t.DownloadPieces(i, i+1)
+	}
+	return bad, nil
+}
 
 // InjectPiece stores piece i fetched by other means (HTTP) and announces it to peers. The data is
 // checked against the piece hash first, so nothing unverified ever reaches the file; then
@@ -258,7 +293,7 @@ func (t *Torrent) InjectPiece(ctx context.Context, i int, data []byte) error {
 // completion record stays where it is.
 func (t *Torrent) Move(newPath string) error {
 	select {
-	case <-t.done:
+	case <-t.Done():
 	default:
 		return fmt.Errorf("move torrent %s: not complete", t.meta.InfoHash)
 	}

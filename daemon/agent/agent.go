@@ -1,0 +1,243 @@
+// Package agent is a host's side of the conversation with the controller: it keeps the host
+// registered, follows its watch stream, starts, updates and stops the tasks it lists, and reports
+// their state. It holds the host's task table.
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"dist/core/api"
+	"dist/core/retry"
+	"dist/daemon/task"
+)
+
+// The request mix of a host, as the controller sees it (the fleet simulator replays it).
+const (
+	// ReportEvery is how often a host with tasks reports their state.
+	ReportEvery = time.Second
+	// IdleReportEvery is how often a host without tasks reports: the heartbeat that keeps it
+	// online.
+	IdleReportEvery = 10 * time.Second
+	// reportTimeout bounds one report.
+	reportTimeout = 10 * time.Second
+)
+
+// Config is what the agent needs.
+type Config struct {
+	Env     *task.Env
+	Roles   []string
+	HTTPURL string // this daemon's base URL
+	BTAddr  string // this daemon's BitTorrent address
+	Version string
+	// Runners run the tasks of each role this host holds.
+	Runners map[string]task.Runner
+}
+
+// Agent is a host's agent.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	tasks map[string]*task.Task // by task id
+	wg    sync.WaitGroup
+}
+
+// New answers the agent of a host; Run starts it.
+func New(cfg Config) *Agent {
+	return &Agent{cfg: cfg, log: cfg.Env.Log, tasks: map[string]*task.Task{}}
+}
+
+// Run keeps the host registered and its tasks running until ctx ends; it returns once every task
+// has stopped (their data is kept for the restart).
+func (a *Agent) Run(ctx context.Context) {
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		a.reportLoop(ctx)
+	}()
+	a.watch(ctx)
+	<-reported
+	a.mu.Lock()
+	for _, t := range a.tasks {
+		t.Close()
+	}
+	a.mu.Unlock()
+	a.wg.Wait()
+}
+
+func (a *Agent) watch(ctx context.Context) {
+	env := a.cfg.Env
+	version := ""
+	registered := false
+	failures := 0
+	for ctx.Err() == nil {
+		if !registered {
+			err := env.API.Register(ctx, api.Host{
+				Name: env.Name, Labels: env.Labels, Roles: a.cfg.Roles,
+				HTTPURL: a.cfg.HTTPURL, BTAddr: a.cfg.BTAddr, Version: a.cfg.Version,
+			})
+			if err != nil {
+				failures++
+				a.logRetry("register with controller", err, failures)
+				if !retry.Sleep(ctx, retry.Backoff(failures)) {
+					return
+				}
+				continue
+			}
+			registered = true
+			a.log.Info("registered with controller")
+		}
+		w, err := env.API.Watch(ctx, env.Name, version)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			a.logRetry("watch tasks", err, failures)
+			if api.IsCode(err, api.CodeNotFound) {
+				registered = false // the controller lost us (new database): register again
+			}
+			if !retry.Sleep(ctx, retry.Backoff(failures)) {
+				return
+			}
+			continue
+		}
+		if failures > 0 {
+			// The controller may have restarted: refresh our registration (addresses may be new to it).
+			registered = false
+		}
+		failures = 0
+		version = w.Version
+		a.reconcile(ctx, w.Tasks)
+	}
+}
+
+func (a *Agent) logRetry(what string, err error, failures int) {
+	lvl := a.log.Debug
+	if failures == 1 || failures%10 == 0 {
+		lvl = a.log.Warn
+	}
+	var ue *api.UnreachableError
+	if errors.As(err, &ue) {
+		lvl("controller unreachable, retrying", "op", what, "err", ue.Err, "attempt", failures)
+		return
+	}
+	lvl("controller call failed, retrying", "op", what, "err", err, "attempt", failures)
+}
+
+// reconcile starts tasks that are new, updates running ones, and stops those that disappeared
+// (the distribution was cancelled, failed, or ended long enough ago).
+func (a *Agent) reconcile(ctx context.Context, tasks []api.Task) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := map[string]bool{}
+	for _, spec := range tasks {
+		if spec.Cancel {
+			// Cancelled, or failed (by the host itself, or by the controller at the deadline):
+			// stop it and drop what is unfinished; it stays listed only so that reports tally.
+			continue
+		}
+		seen[spec.ID] = true
+		if cur, ok := a.tasks[spec.ID]; ok {
+			cur.Update(spec)
+			continue
+		}
+		run := a.cfg.Runners[spec.Role]
+		if run == nil {
+			a.log.Warn("task with a role this host does not run ignored", "task", spec.ID, "role", spec.Role)
+			continue
+		}
+		t := task.New(a.cfg.Env, spec)
+		a.tasks[spec.ID] = t
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			t.Run(ctx, run)
+		}()
+	}
+	for id, t := range a.tasks {
+		if !seen[id] {
+			t.Stop()
+			delete(a.tasks, id)
+		}
+	}
+}
+
+// reportLoop sends the state of every task every ReportEvery; an idle host every
+// IdleReportEvery, as its heartbeat.
+func (a *Agent) reportLoop(ctx context.Context) {
+	tick := time.NewTicker(ReportEvery)
+	defer tick.Stop()
+	idleEvery := int(IdleReportEvery / ReportEvery)
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		reps := a.Reports()
+		if len(reps) == 0 && n%idleEvery != 0 {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, reportTimeout)
+		err := a.cfg.Env.API.Report(rctx, api.Report{Host: a.cfg.Env.Name, Tasks: reps})
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			a.log.Debug("report failed", "err", err)
+		}
+	}
+}
+
+// Tasks answers the host's tasks.
+func (a *Agent) Tasks() []*task.Task {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*task.Task, 0, len(a.tasks))
+	for _, t := range a.tasks {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Reports answers the state of every task.
+func (a *Agent) Reports() []api.TaskReport {
+	ts := a.Tasks()
+	out := make([]api.TaskReport, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Report())
+	}
+	return out
+}
+
+// Content answers the task whose content this host serves for a distribution: its relay task,
+// else a finished client task; nil when there is none.
+func (a *Agent) Content(distID string) *task.Task {
+	var found *task.Task
+	for _, t := range a.Tasks() {
+		if t.DistID() != distID {
+			continue
+		}
+		if t.Role() == api.RoleRelay {
+			return t
+		}
+		if t.Complete.Load() {
+			found = t
+		}
+	}
+	return found
+}
+
+// ModeChanges returns every mode change of the client task of distID, oldest first.
+func (a *Agent) ModeChanges(distID string) []api.ModeChange {
+	for _, t := range a.Tasks() {
+		if t.DistID() == distID && t.Role() == api.RoleClient {
+			return t.ModeChanges()
+		}
+	}
+	return nil
+}

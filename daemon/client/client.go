@@ -1,0 +1,208 @@
+// Package client runs a client task: one run for every destination — a file moved into place
+// atomically, or a device written in place through a plugin — behind one sink. It streams the file
+// over HTTP from a relay while the metainfo is not known yet (stream.go), then downloads over
+// BitTorrent with the HTTP assist beside it, checks the whole-file SHA-256, commits the copy and
+// seeds.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"dist/core/api"
+	"dist/core/atomicfile"
+	"dist/core/content"
+	"dist/core/swarm"
+	"dist/daemon/assist"
+	"dist/daemon/pluginhost"
+	"dist/daemon/serve"
+	"dist/daemon/task"
+)
+
+// Config is what a client needs beyond its task.
+type Config struct {
+	// Devices opens destinations reached through origin-IO plugins (partition:///dev/…).
+	Devices *pluginhost.Manager
+	// CheckTries bounds how often a copy whose whole-file checksum fails is repaired (its pieces
+	// verified again, the bad ones fetched again) before the task fails.
+	CheckTries int
+}
+
+// DefaultCheckTries is Config.CheckTries' default.
+const DefaultCheckTries = 3
+
+// Client runs client tasks.
+type Client struct {
+	cfg Config
+}
+
+// New answers a client with cfg.
+func New(cfg Config) *Client {
+	if cfg.CheckTries <= 0 {
+		cfg.CheckTries = DefaultCheckTries
+	}
+	return &Client{cfg: cfg}
+}
+
+// doneRecord marks a finished client task, so a restarted daemon seeds from the destination
+// instead of fetching again.
+type doneRecord struct {
+	InfoHash string `json:"info_hash"`
+	Dest     string `json:"dest"`
+	DoneMs   int64  `json:"done_ms"`
+}
+
+// errChecksum is a copy that does not match the push's or the publisher's whole-file checksum.
+var errChecksum = errors.New("checksum mismatch")
+
+// Run is the task.Runner of client tasks.
+func (c *Client) Run(ctx context.Context, t *task.Task) error {
+	t.SetState(api.TaskWaiting)
+	s, err := c.sink(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if s.streams() {
+		streamBeforeMetainfo(ctx, t) // fast start over HTTP from a relay while a relay hashes the source
+	}
+	m, err := t.Meta(ctx)
+	if err != nil {
+		return err
+	}
+	dir := t.Dir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("task directory %s: %w", dir, err)
+	}
+	marker := filepath.Join(dir, "done.json")
+	rec, finished := readDone(marker)
+	finished = finished && rec.InfoHash == m.InfoHash && rec.Dest == s.name() && s.holds(m)
+
+	spec, err := s.spec(m, finished)
+	if err != nil {
+		return err
+	}
+	tor, err := t.Env().Node.Add(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("add torrent %s for %s: %w", m.InfoHash, s.name(), err)
+	}
+	s.taken()
+	t.Hold(tor)
+	if finished {
+		// Finished before a restart: seed from the destination.
+		t.Complete.Store(true)
+		t.Have.Store(m.Size)
+		t.SetDone(rec.DoneMs)
+		t.SetState(api.TaskDone)
+		t.Serve(serve.Whole{ReaderAt: tor, Size: m.Size})
+		t.Sample(ctx, tor, nil)
+		return nil
+	}
+	if t.Env().BTBlocked {
+		tor.BlockBT()
+	}
+	if err := c.download(ctx, t, s, m, tor); err != nil {
+		return err
+	}
+	if err := s.commit(tor); err != nil {
+		return err
+	}
+	now := time.Now().UnixMilli()
+	if err := atomicfile.WriteJSON(marker, doneRecord{InfoHash: m.InfoHash, Dest: s.name(), DoneMs: now}); err != nil {
+		t.Log().Warn("done marker not written", "err", err)
+	}
+	t.Complete.Store(true)
+	t.SetDone(now)
+	t.SetState(api.TaskDone)
+	t.Serve(serve.Whole{ReaderAt: tor, Size: m.Size})
+	st := tor.Stats()
+	t.Log().Info("copy in place", "dest", s.name(), "bytes", m.Size, "bt", st.BytesBT)
+	t.Sample(ctx, tor, nil) // keep seeding and counting uploads
+	return nil
+}
+
+// download runs BitTorrent and the HTTP assist until every piece is here and the whole content
+// matches its checksum; a copy that does not is repaired a bounded number of times.
+func (c *Client) download(ctx context.Context, t *task.Task, s sink, m content.Meta, tor *swarm.Torrent) error {
+	timeout := t.Timeout()
+	want := strings.ToLower(t.Spec().SHA256)
+	if want == "" {
+		want = m.SHA256
+	}
+	for try := 1; ; try++ {
+		if err := c.complete(ctx, t, s, m, tor, timeout); err != nil {
+			return err
+		}
+		st := tor.Stats()
+		t.Have.Store(st.Have)
+		t.BT.Store(st.BytesBT)
+		if want == "" {
+			return nil
+		}
+		got, err := content.SHA256(ctx, tor, m.Size)
+		if err != nil {
+			return fmt.Errorf("checksum of %s: %w", s.name(), err)
+		}
+		if got == want {
+			return nil
+		}
+		// Bytes rotted after they were verified (or the file was touched): find the bad pieces
+		// and fetch them again.
+		bad, err := tor.Reverify(ctx)
+		if err != nil {
+			return err
+		}
+		t.Log().Warn("copy failed its whole-file checksum; fetching the bad pieces again", "dest", s.name(), "bad_pieces", len(bad), "try", try)
+		if len(bad) == 0 {
+			return fmt.Errorf("%w: %s has sha256 %s, expected %s, yet every piece matches the metainfo: the source changed under its metainfo", errChecksum, s.name(), got, want)
+		}
+		if try >= c.cfg.CheckTries {
+			return fmt.Errorf("%w: %s has sha256 %s, expected %s, after %d repairs", errChecksum, s.name(), got, want, try)
+		}
+	}
+}
+
+// complete waits until every piece is here, the task's timeout passes, the sink fails, or ctx ends.
+func (c *Client) complete(ctx context.Context, t *task.Task, s sink, m content.Meta, tor *swarm.Torrent, timeout <-chan struct{}) error {
+	done := tor.Done()
+	// The assist and the sampler run for this round only: no HTTP fetch outlives it.
+	rctx, stop := context.WithCancel(ctx)
+	assisted, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(assisted)
+		assist.Run(rctx, t, tor)
+	}()
+	go func() {
+		defer close(sampled)
+		t.Sample(rctx, tor, done)
+	}()
+	defer func() { stop(); <-assisted; <-sampled }()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timeout:
+		return fmt.Errorf("distribution %s not complete after the task timeout of %s: %d of %d bytes in %s",
+			t.DistID(), time.Duration(t.Settings().TimeoutMs)*time.Millisecond, tor.Stats().Have, m.Size, s.name())
+	case <-s.failed():
+		// The plugin crashed, hung or refused: the pieces already verified stay recorded, so a
+		// retried task resumes; this one fails with the plugin's words.
+		return fmt.Errorf("destination %s: %w", s.name(), s.err())
+	case <-done:
+		return nil
+	}
+}
+
+func readDone(path string) (doneRecord, bool) {
+	var r doneRecord
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &r) != nil {
+		return r, false
+	}
+	return r, true
+}

@@ -1,0 +1,370 @@
+// Package task holds one assignment running on a host — a relay's pull or a client's download —
+// with what every role shares: its state and counters as the controller sees them in reports,
+// its metainfo (parsed once, when it reaches the host), its view of the swarm's peers, and the
+// goroutines it starts, which all end with it.
+package task
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"dist/core/api"
+	"dist/core/content"
+	"dist/core/swarm"
+	"dist/daemon/origingate"
+)
+
+// Env is what every task of a host shares.
+type Env struct {
+	Name      string            // the host's name
+	Data      string            // the data directory
+	Labels    map[string]string // the host's labels
+	Hybrid    api.Settings      // the host's hybrid defaults; a push's settings override them
+	BTBlocked bool              // no BitTorrent connection at all (a network that blocks P2P)
+	Node      *swarm.Node
+	API       *api.Client  // the controller, as this host
+	Pull      *http.Client // content pulls and streams from origins and relays
+	Gates     *origingate.Set
+	Log       *slog.Logger
+}
+
+// Content is what a task serves over HTTP Range: the relay's file while it pulls, or a finished
+// copy.
+type Content interface {
+	io.ReaderAt
+	// Ready waits until the byte at off can be read and answers how many bytes from off can be
+	// read at once.
+	Ready(ctx context.Context, off int64) (int64, error)
+}
+
+// Task is one assignment running on this host.
+type Task struct {
+	env     *Env
+	log     *slog.Logger
+	metaSet chan struct{} // closed when the metainfo is known
+	peers   *Peers
+
+	mu      sync.Mutex
+	spec    api.Task
+	meta    content.Meta
+	metaErr error
+	state   string
+	errMsg  string
+	first   int64 // unix ms of the first byte
+	doneAt  int64 // unix ms when the file was in place (a client) or pulled (a relay)
+	tor     *swarm.Torrent
+	served  Content
+	removed bool // the controller dropped the task: clean up what is unfinished
+	mode    modeState
+
+	// Counters the report carries; the runners keep them current.
+	Have, BT, HTTPRelay, HTTPOrigin, Up atomic.Int64
+	PeerConns                           atomic.Int64
+	HTTPBadPieces                       atomic.Int64 // pieces fetched over HTTP that failed their hash
+	Complete                            atomic.Bool  // every byte is here and verified
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	exited chan struct{}
+}
+
+// New makes the task of spec on the host env; Run starts it.
+func New(env *Env, spec api.Task) *Task {
+	t := &Task{env: env, spec: spec, state: api.TaskPending, metaSet: make(chan struct{}), exited: make(chan struct{}),
+		log: env.Log.With("task", spec.ID)}
+	t.peers = newPeers(t)
+	t.takeMetainfo(spec.Metainfo)
+	return t
+}
+
+// takeMetainfo parses the metainfo once, when it reaches the host; callers hold t.mu or own t.
+func (t *Task) takeMetainfo(mi []byte) {
+	if len(mi) == 0 || t.meta.Known() || t.metaErr != nil {
+		return
+	}
+	m, err := content.Parse(mi)
+	if err == nil && t.spec.Size > 0 && m.Size != t.spec.Size {
+		err = fmt.Errorf("it says %d bytes, the source has %d", m.Size, t.spec.Size)
+	}
+	if err != nil {
+		t.metaErr = fmt.Errorf("metainfo of %s: %w", t.spec.DistID, err)
+	} else {
+		t.meta = m
+	}
+	t.spec.Metainfo = nil // kept once, parsed
+	close(t.metaSet)
+}
+
+// Update takes a newer copy of the task from the watch stream: only the metainfo may appear later.
+// The controller wakes the watches when a swarm gains members, so the peers are asked again too.
+func (t *Task) Update(n api.Task) {
+	t.peers.kick()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.takeMetainfo(n.Metainfo)
+}
+
+// Spec is the task as the controller sent it (without the metainfo: see Meta).
+func (t *Task) Spec() api.Task {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.spec
+}
+
+// ID, DistID and Role name the task.
+func (t *Task) ID() string     { return t.spec.ID }
+func (t *Task) DistID() string { return t.spec.DistID }
+func (t *Task) Role() string   { return t.spec.Role }
+
+// Env is the host the task runs on.
+func (t *Task) Env() *Env { return t.env }
+
+// Log is the task's logger.
+func (t *Task) Log() *slog.Logger { return t.log }
+
+// Peers is the task's one view of the swarm's members.
+func (t *Task) Peers() *Peers { return t.peers }
+
+// Stop ends a task the controller no longer lists; unfinished data is removed.
+func (t *Task) Stop() {
+	t.mu.Lock()
+	t.removed = true
+	cancel := t.cancel
+	t.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// Close ends a task because the daemon stops; everything is kept for the restart.
+func (t *Task) Close() {
+	t.mu.Lock()
+	cancel := t.cancel
+	t.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	<-t.exited
+}
+
+// Runner is what a role does with a task: it returns when the task is over for this host (its
+// context ended), or with the error that failed it.
+type Runner func(ctx context.Context, t *Task) error
+
+// Run runs the task with run until parent ends or the task is stopped, then releases what it
+// holds. Every goroutine started with Go has ended when Run returns.
+func (t *Task) Run(parent context.Context, run Runner) {
+	defer close(t.exited)
+	ctx, cancel := context.WithCancel(parent)
+	t.mu.Lock()
+	t.ctx, t.cancel = ctx, cancel
+	t.mu.Unlock()
+	t.Go(func() { t.peers.follow(ctx) })
+	err := run(ctx, t)
+	if err != nil && ctx.Err() == nil {
+		t.log.Error("task failed", "err", err)
+		t.SetFailed(err)
+	}
+	cancel()
+	t.wg.Wait()
+	t.mu.Lock()
+	removed := t.removed
+	tor := t.tor
+	t.tor, t.served = nil, nil
+	t.mu.Unlock()
+	if tor != nil {
+		_ = tor.Drop(false)
+	}
+	if removed && !t.Complete.Load() {
+		_ = os.RemoveAll(t.Dir())
+	}
+}
+
+// Go runs f beside the task; Run waits for it. f must return when the task's context ends.
+func (t *Task) Go(f func()) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f()
+	}()
+}
+
+// Dir is the task's own directory below the data directory.
+func (t *Task) Dir() string {
+	sub := "tasks"
+	if t.spec.Role == api.RoleRelay {
+		sub = "relay"
+	}
+	return filepath.Join(t.env.Data, sub, SafeName(t.spec.DistID))
+}
+
+// SetState moves the task to state s, unless it failed.
+func (t *Task) SetState(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state != api.TaskFailed {
+		t.state = s
+	}
+}
+
+// SetStateIf moves the task from state from to state to.
+func (t *Task) SetStateIf(from, to string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state == from {
+		t.state = to
+	}
+}
+
+// SetFailed fails the task with err.
+func (t *Task) SetFailed(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.state = api.TaskFailed
+	t.errMsg = err.Error()
+}
+
+// MarkFirstByte notes the first byte, once.
+func (t *Task) MarkFirstByte() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.first == 0 {
+		t.first = time.Now().UnixMilli()
+	}
+}
+
+// SetDone notes when the task finished (unix ms).
+func (t *Task) SetDone(ms int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.doneAt = ms
+}
+
+// Report is the task's state for the controller.
+func (t *Task) Report() api.TaskReport {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return api.TaskReport{
+		ID: t.spec.ID, State: t.state, Have: t.Have.Load(),
+		BytesBT: t.BT.Load(), BytesHTTPRelay: t.HTTPRelay.Load(), BytesHTTPOrigin: t.HTTPOrigin.Load(),
+		BytesUp: t.Up.Load(), Peers: int(t.PeerConns.Load()),
+		FirstByteMs: t.first, DoneMs: t.doneAt, Error: t.errMsg,
+		Mode: t.mode.mode, ModeReason: t.mode.reason, ModeChanges: t.mode.toReport(),
+	}
+}
+
+// MetaKnown reports whether the metainfo has reached the host.
+func (t *Task) MetaKnown() <-chan struct{} { return t.metaSet }
+
+// Meta waits for the metainfo (a relay hashing a URL source publishes it when its pull is done)
+// and answers it, parsed.
+func (t *Task) Meta(ctx context.Context) (content.Meta, error) {
+	select {
+	case <-t.metaSet:
+	case <-ctx.Done():
+		return content.Meta{}, ctx.Err()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.meta, t.metaErr
+}
+
+// MetaNow answers the metainfo if it is known, without waiting.
+func (t *Task) MetaNow() (content.Meta, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.meta, t.meta.Known()
+}
+
+// Settings merges the push's settings over the host's defaults.
+func (t *Task) Settings() api.Settings {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.spec.Settings.Merge(t.env.Hybrid)
+}
+
+// Timeout answers a channel closed when the task's timeout passes, so that any number of readers
+// see it; nil (never) without one.
+func (t *Task) Timeout() <-chan struct{} {
+	ms := t.Settings().TimeoutMs
+	if ms <= 0 {
+		return nil
+	}
+	ch := make(chan struct{})
+	time.AfterFunc(time.Duration(ms)*time.Millisecond, func() { close(ch) })
+	return ch
+}
+
+// Hold makes tor the task's torrent: its counters are reported and Run drops it at the end.
+func (t *Task) Hold(tor *swarm.Torrent) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tor = tor
+}
+
+// Torrent answers the task's torrent, nil before there is one.
+func (t *Task) Torrent() *swarm.Torrent {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tor
+}
+
+// Serve makes c what the task serves over HTTP; nil serves nothing.
+func (t *Task) Serve(c Content) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.served = c
+}
+
+// Served answers what the task serves over HTTP and a context that ends with the task, so that a
+// request waiting for bytes lets go when the task stops.
+func (t *Task) Served() (Content, context.Context) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.served, t.ctx
+}
+
+// Sample copies the torrent's counters into the task until ctx ends or done is closed.
+func (t *Task) Sample(ctx context.Context, tor *swarm.Torrent, done <-chan struct{}) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st := tor.Stats()
+		t.BT.Store(st.BytesBT)
+		t.Up.Store(st.BytesUp)
+		t.PeerConns.Store(int64(st.Peers))
+		if t.spec.Role == api.RoleClient {
+			t.Have.Store(st.Have)
+			if st.Have > 0 {
+				t.MarkFirstByte()
+				t.SetStateIf(api.TaskWaiting, api.TaskDownloading)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// SafeName keeps a name from the controller to one path element.
+func SafeName(s string) string {
+	s = filepath.Base(filepath.Clean("/" + strings.ReplaceAll(s, "\\", "/")))
+	if s == "/" || s == "." || s == ".." || s == "" {
+		return "_"
+	}
+	return s
+}
