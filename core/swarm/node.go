@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/anacrolix/torrent"
 	"golang.org/x/time/rate"
@@ -29,9 +30,15 @@ type Config struct {
 	// many pieces are in flight at once; anacrolix's 64 MiB default allows only four 16 MiB
 	// pieces, which starves a fast swarm. 0 → 1 GiB.
 	MaxUnverifiedBytes int64
+	// VerifyAfter is how long a piece hashed by this process is served without being hashed
+	// again before the next serve: a seeder whose disk rots notices. 0 → 15 min; negative: never.
+	VerifyAfter time.Duration
 }
 
-const defaultMaxUnverifiedBytes = 1 << 30
+const (
+	defaultMaxUnverifiedBytes = 1 << 30
+	defaultVerifyAfter        = 15 * time.Minute
+)
 
 // Node is one BitTorrent client: one listening port shared by all its torrents.
 type Node struct {
@@ -42,6 +49,7 @@ type Node struct {
 	port     int
 	ownIPs   map[netip.Addr]struct{} // addresses that reach this node, to skip ourselves
 	ipv6     bool
+	verify   time.Duration
 
 	mu       sync.Mutex
 	torrents map[string]*Torrent // by info hash
@@ -78,6 +86,13 @@ func New(cfg Config) (*Node, error) {
 		down:     newLimiter(cfg.DownloadRate),
 		ipv6:     ipv6,
 		torrents: make(map[string]*Torrent),
+		verify:   cfg.VerifyAfter,
+	}
+	switch {
+	case n.verify == 0:
+		n.verify = defaultVerifyAfter
+	case n.verify < 0:
+		n.verify = 0
 	}
 
 	tc := torrent.NewDefaultClientConfig()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/anacrolix/torrent/storage"
 
@@ -51,6 +52,7 @@ type Record struct {
 	state    []byte           // one of the piece* values per piece; the truth in memory
 	hashes   []byte           // SHA-1 per piece when kept, else nil
 	dirty    map[int]struct{} // complete marks not yet written to f
+	checked  []time.Time      // when each piece was last hashed in this process; zero: not yet
 	closed   bool
 
 	wake chan struct{} // buffered(1): there is something dirty
@@ -85,6 +87,7 @@ func openRecord(log *slog.Logger, path string, infoHash [sha1.Size]byte, numPiec
 		syncData: syncData,
 		infoHash: infoHash,
 		state:    make([]byte, numPieces),
+		checked:  make([]time.Time, numPieces),
 		dirty:    make(map[int]struct{}),
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -270,6 +273,7 @@ func (r *Record) MarkComplete(i int, hash []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.state[i] = pieceComplete
+	r.checked[i] = time.Now() // whoever marks a piece complete has just hashed it
 	if r.hashes != nil && len(hash) == sha1.Size {
 		copy(r.hashes[i*sha1.Size:], hash)
 	}
@@ -304,6 +308,20 @@ func (r *Record) MarkIncomplete(i int) error {
 		return fmt.Errorf("write piece record %s: %w", r.path, err)
 	}
 	return nil
+}
+
+// fresh reports whether piece i was hashed in this process within maxAge of now.
+func (r *Record) fresh(i int, now time.Time, maxAge time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.checked[i].IsZero() && now.Sub(r.checked[i]) < maxAge
+}
+
+// touch notes that piece i was hashed again and matched.
+func (r *Record) touch(i int, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.checked[i] = now
 }
 
 // counts returns the number of complete pieces and the bytes they hold.

@@ -1,7 +1,9 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
@@ -29,7 +34,16 @@ type store struct {
 	mu     sync.RWMutex
 	f      dataFile // *os.File, or a Device (device.go)
 	path   string
-	device bool // f is a Device: never moved or removed
+	device   bool // f is a Device: never moved or removed
+	readOnly bool // f is never written: a rotten piece is refused, not fetched again
+
+	// verifyAfter is how long a piece hashed in this process is served without hashing it again;
+	// 0 never checks. onRotten hears of a piece that failed (the torrent hands it back to
+	// BitTorrent); rotten counts them.
+	verifyAfter time.Duration
+	onRotten    func(i int)
+	rotten      atomic.Int64
+	torrent     atomic.Pointer[torrent.Torrent]
 
 	moveMu    sync.Mutex // one Move at a time
 	closeOnce sync.Once
@@ -37,18 +51,19 @@ type store struct {
 }
 
 // openStore opens (or creates, sparse and sized) the data file and its completion record.
-func openStore(log *slog.Logger, m content.Meta, infoHash [20]byte, dataPath, recordPath string, complete bool) (*store, error) {
-	s := &store{meta: m, path: dataPath}
+func openStore(log *slog.Logger, m content.Meta, infoHash [20]byte, dataPath, recordPath string, complete, readOnly bool) (*store, error) {
+	s := &store{meta: m, path: dataPath, readOnly: readOnly}
 	for _, dir := range []string{filepath.Dir(dataPath), filepath.Dir(recordPath)} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create directory %s: %w", dir, err)
 		}
 	}
 	created := false
-	// A complete file is only ever read: open it read-only so that publishing a file the daemon
-	// may not write (a user's build, a read-only image) works.
+	// A published file is only ever read: open it read-only so that publishing a file the daemon
+	// may not write (a user's build, a read-only image) works, and a piece found rotten in it is
+	// refused but never written back. Any other complete file may be repaired in place.
 	flag := os.O_RDWR
-	if complete {
+	if readOnly {
 		flag = os.O_RDONLY
 	}
 	f, err := os.OpenFile(dataPath, flag, 0)
@@ -214,11 +229,57 @@ func (p piece) MarkComplete() error            { return p.s.rec.markComplete(p.i
 func (p piece) MarkNotComplete() error         { return p.s.rec.MarkIncomplete(p.i) }
 func (p piece) Completion() storage.Completion { return p.s.rec.completion(p.i) }
 
-// storeReader reads the whole torrent, across pieces, in one call.
+// storeReader reads the whole torrent, across pieces, in one call: what anacrolix sends to peers.
+// Pieces it serves are checked first (servedAt).
 type storeReader struct{ s *store }
 
-func (r storeReader) ReadAt(b []byte, off int64) (int, error) { return r.s.readAt(b, off) }
+func (r storeReader) ReadAt(b []byte, off int64) (int, error) { return r.s.servedAt(b, off) }
 func (r storeReader) Close() error                            { return nil }
+
+// ErrPieceRotten is a read of a piece that no longer matches its hash: it is not served, and the
+// torrent fetches it again.
+var ErrPieceRotten = errors.New("piece no longer matches its hash")
+
+// servedAt reads bytes to serve to a peer or over HTTP. A complete piece not hashed in this
+// process for VerifyAfter is hashed again first, so a seeder whose disk rotted notices instead of
+// serving bad data for ever: the piece is marked incomplete (fetched again when the torrent wants
+// it) and the read fails.
+func (s *store) servedAt(b []byte, off int64) (int, error) {
+	if len(b) > 0 && s.verifyAfter > 0 {
+		now := time.Now()
+		last := min(off+int64(len(b)), s.meta.Size) - 1
+		for i := int(off / s.meta.PieceLen); i >= 0 && int64(i)*s.meta.PieceLen <= last && i < s.meta.NumPieces; i++ {
+			if !s.rec.Complete(i) || s.rec.fresh(i, now, s.verifyAfter) {
+				continue
+			}
+			if err := s.check(i, now); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return s.readAt(b, off)
+}
+
+// check hashes complete piece i from storage: a match renews it, a mismatch marks it incomplete.
+func (s *store) check(i int, now time.Time) error {
+	off := int64(i) * s.meta.PieceLen
+	buf := make([]byte, min(s.meta.PieceLen, s.meta.Size-off))
+	if _, err := s.readAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("check piece %d of %s: %w", i, s.meta.InfoHash, err)
+	}
+	if sum := sha1.Sum(buf); bytes.Equal(sum[:], s.meta.PieceHash(i)) {
+		s.rec.touch(i, now)
+		return nil
+	}
+	s.rotten.Add(1)
+	if err := s.rec.MarkIncomplete(i); err != nil {
+		return err
+	}
+	if s.onRotten != nil {
+		s.onRotten(i)
+	}
+	return fmt.Errorf("piece %d of %s: %w", i, s.meta.InfoHash, ErrPieceRotten)
+}
 
 // refuseStorage is the client-wide default storage. Every torrent brings its own store, so
 // anything reaching this is a bug; refusing keeps anacrolix from writing files of its own choosing.

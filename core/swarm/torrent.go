@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -33,6 +34,8 @@ type Spec struct {
 	// Device, when set, holds the content instead of a file (devicestore.go): DataPath then only
 	// names it (a URI) and CompletionPath is required.
 	Device device.Device
+	// ReadOnly never writes DataPath (a published file: the user's own); implies Complete.
+	ReadOnly bool
 	// SeedOnly takes no piece from peers: the caller brings every piece (Record.MarkComplete,
 	// then Announce).
 	SeedOnly bool
@@ -47,6 +50,7 @@ type Stats struct {
 	BytesUp        int64 // piece data written to peers
 	Peers          int   // connected peers
 	PiecesBad      int64 // pieces from peers that failed their hash
+	PiecesRotten   int64 // pieces of ours that failed their hash when read to be served
 }
 
 // Torrent is one file being fetched or seeded.
@@ -56,6 +60,7 @@ type Torrent struct {
 	st       *store
 	meta     content.Meta
 	recPath  string
+	writeErr atomic.Pointer[error]
 	dropOnce sync.Once
 	dropErr  error
 }
@@ -109,16 +114,34 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 	case s.Record != nil:
 		st, err = openStoreWithRecord(meta, dataPath, s.Record)
 	default:
-		st, err = openStore(log, meta, ih, dataPath, recPath, s.Complete)
+		st, err = openStore(log, meta, ih, dataPath, recPath, s.Complete || s.ReadOnly, s.ReadOnly)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
+	}
+	st.verifyAfter = n.verify
+	seedOnly := s.SeedOnly || s.ReadOnly
+	st.onRotten = func(i int) {
+		// Outside the read that found it: anacrolix may hold its lock around storage reads.
+		go func() {
+			at := st.torrent.Load()
+			if at == nil {
+				return
+			}
+			at.Piece(i).UpdateCompletion()
+			if !seedOnly {
+				at.DownloadPieces(i, i+1)
+			}
+		}()
+		log.Warn("piece failed its hash when read to be served: not served until fetched again", "piece", i)
 	}
 	at, isNew := n.cl.AddTorrentOpt(torrent.AddTorrentOpts{InfoHash: ih, Storage: st})
 	if !isNew {
 		st.close()
 		return nil, fmt.Errorf("add torrent %s: already in client", meta.InfoHash)
 	}
+	st.torrent.Store(at)
+
 	// Set the info apart from AddTorrentOpt, which ignores errors from opening storage.
 	if err := at.SetInfoBytes(meta.InfoBytes); err != nil {
 		at.Drop()
@@ -127,7 +150,7 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 	}
 	// A seed-only torrent never queues pieces: cancelling them later races anacrolix's request
 	// bookkeeping (v1.61 panics on the mismatch).
-	if !s.SeedOnly {
+	if !seedOnly {
 		at.DownloadAll()
 	}
 
@@ -135,6 +158,12 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 		recPath = s.Record.path
 	}
 	t := &Torrent{n: n, t: at, st: st, meta: meta, recPath: recPath}
+	// A write that fails (a full disk) stops the torrent's downloads until ResumeWrites, instead
+	// of anacrolix's default of stopping them for good without a word.
+	at.SetOnWriteChunkError(func(err error) {
+		t.writeErr.CompareAndSwap(nil, &err)
+		at.DisallowDataDownload()
+	})
 	n.torrents[meta.InfoHash] = t
 	return t, nil
 }
@@ -189,6 +218,7 @@ func (t *Torrent) Stats() Stats {
 		PiecesComplete: pieces,
 		BytesBT:        ts.PeerConns.BytesReadUsefulData.Int64(),
 		PiecesBad:      ts.PeerConns.PiecesDirtiedBad.Int64(),
+		PiecesRotten:   t.st.rotten.Load(),
 		BytesUp:        ts.PeerConns.BytesWrittenData.Int64(),
 		Peers:          ts.ActivePeers,
 	}
@@ -201,9 +231,26 @@ func (t *Torrent) Missing() []int { return t.st.rec.missing() }
 // pieces. It stays open for a torrent dropped before completion.
 func (t *Torrent) Done() <-chan struct{} { return t.t.Complete().On() }
 
+// WriteFailure answers the write error that stopped the torrent's downloads (a full disk), nil
+// while it writes.
+func (t *Torrent) WriteFailure() error {
+	if e := t.writeErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// ResumeWrites lets the torrent download again after a write failure (space was freed).
+func (t *Torrent) ResumeWrites() {
+	if t.writeErr.Swap(nil) != nil {
+		t.t.AllowDataDownload()
+	}
+}
+
 // ReadAt reads the torrent's content wherever it is stored now (the partial file, the moved one,
 // a device).
-func (t *Torrent) ReadAt(b []byte, off int64) (int, error) { return t.st.readAt(b, off) }
+// Pieces are checked as for peers (VerifyAfter).
+func (t *Torrent) ReadAt(b []byte, off int64) (int, error) { return t.st.servedAt(b, off) }
 
 // Reverify hashes every complete piece again from storage and hands those that no longer match
 // back to BitTorrent, which fetches them again. It answers the pieces found bad. A copy whose
@@ -256,6 +303,7 @@ func (t *Torrent) InjectPiece(ctx context.Context, i int, data []byte) error {
 	t.t.CancelPieces(i, i+1)
 	p := t.t.Piece(i)
 	if _, err := p.Storage().WriteAt(data, 0); err != nil {
+		t.writeErr.CompareAndSwap(nil, &err)
 		t.t.DownloadPieces(i, i+1)
 		return fmt.Errorf("inject piece %d of %s: %w", i, t.meta.InfoHash, err)
 	}

@@ -183,8 +183,8 @@ func (a *assister) startFetches(ctx context.Context) {
 	case hybrid.ModeAssist:
 		slots = assistFetchers
 	}
-	if len(a.busy) >= slots || len(a.sources) == 0 && !a.originUsable() {
-		return
+	if len(a.busy) >= slots || len(a.sources) == 0 && !a.originUsable() || a.tor.WriteFailure() != nil {
+		return // no slot, no source, or nowhere to write (a full disk: the client retries writing)
 	}
 	picks := a.pickPieces(slots - len(a.busy))
 	for _, i := range picks {

@@ -29,13 +29,20 @@ import (
 type Config struct {
 	// Devices opens destinations reached through origin-IO plugins (partition:///dev/…).
 	Devices *pluginhost.Manager
+	// WriteRetry is how often a download stopped by a failed write (a full disk) tries to write
+	// again; FullFor is how long it may stay stopped before the task fails.
+	WriteRetry, FullFor time.Duration
 	// CheckTries bounds how often a copy whose whole-file checksum fails is repaired (its pieces
 	// verified again, the bad ones fetched again) before the task fails.
 	CheckTries int
 }
 
-// DefaultCheckTries is Config.CheckTries' default.
-const DefaultCheckTries = 3
+// Defaults of Config.
+const (
+	DefaultCheckTries = 3
+	DefaultWriteRetry = 5 * time.Second
+	DefaultFullFor    = 30 * time.Minute
+)
 
 // Client runs client tasks.
 type Client struct {
@@ -46,6 +53,12 @@ type Client struct {
 func New(cfg Config) *Client {
 	if cfg.CheckTries <= 0 {
 		cfg.CheckTries = DefaultCheckTries
+	}
+	if cfg.WriteRetry <= 0 {
+		cfg.WriteRetry = DefaultWriteRetry
+	}
+	if cfg.FullFor <= 0 {
+		cfg.FullFor = DefaultFullFor
 	}
 	return &Client{cfg: cfg}
 }
@@ -183,19 +196,65 @@ func (c *Client) complete(ctx context.Context, t *task.Task, s sink, m content.M
 		t.Sample(rctx, tor, done)
 	}()
 	defer func() { stop(); <-assisted; <-sampled }()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timeout:
-		return fmt.Errorf("distribution %s not complete after the task timeout of %s: %d of %d bytes in %s",
-			t.DistID(), time.Duration(t.Settings().TimeoutMs)*time.Millisecond, tor.Stats().Have, m.Size, s.name())
-	case <-s.failed():
-		// The plugin crashed, hung or refused: the pieces already verified stay recorded, so a
-		// retried task resumes; this one fails with the plugin's words.
-		return fmt.Errorf("destination %s: %w", s.name(), s.err())
-	case <-done:
+	retry := time.NewTicker(c.cfg.WriteRetry)
+	defer retry.Stop()
+	var stuck stall
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout:
+			return fmt.Errorf("distribution %s not complete after the task timeout of %s: %d of %d bytes in %s",
+				t.DistID(), time.Duration(t.Settings().TimeoutMs)*time.Millisecond, tor.Stats().Have, m.Size, s.name())
+		case <-s.failed():
+			// The plugin crashed, hung or refused: the pieces already verified stay recorded, so a
+			// retried task resumes; this one fails with the plugin's words.
+			return fmt.Errorf("destination %s: %w", s.name(), s.err())
+		case <-done:
+			t.SetProblem("")
+			return nil
+		case now := <-retry.C:
+			if err := c.writes(t, s, tor, now, &stuck); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// writes follows a download stopped by a failed write (a full disk): the task says why at once,
+// writing is tried again every WriteRetry (it goes on by itself once space returns), and after
+// FullFor without progress the task fails.
+func (c *Client) writes(t *task.Task, s sink, tor *swarm.Torrent, now time.Time, st *stall) error {
+	err := tor.WriteFailure()
+	have := tor.Stats().Have
+	if st.since.IsZero() {
+		if err == nil {
+			return nil
+		}
+		st.since, st.have, st.err = now, have, err
+		t.Log().Warn("download stopped: cannot write", "dest", s.name(), "err", err)
+	} else if have > st.have && err == nil {
+		t.Log().Info("writes go on", "dest", s.name(), "stopped_for", now.Sub(st.since).Round(time.Second))
+		*st = stall{}
+		t.SetProblem("")
 		return nil
 	}
+	if err != nil {
+		st.err = err
+	}
+	if now.Sub(st.since) >= c.cfg.FullFor {
+		return fmt.Errorf("cannot write %s for %s: %w", s.name(), c.cfg.FullFor, st.err)
+	}
+	t.SetProblem(fmt.Sprintf("cannot write %s: %v: retrying every %s, failing after %s", s.name(), st.err, c.cfg.WriteRetry, c.cfg.FullFor))
+	tor.ResumeWrites()
+	return nil
+}
+
+// stall is a download stopped by failing writes: since when, the bytes it had then, the error.
+type stall struct {
+	since time.Time
+	have  int64
+	err   error
 }
 
 func readDone(path string) (doneRecord, bool) {

@@ -188,7 +188,7 @@ func (p *Publisher) serve(ctx context.Context, pub *publication, m content.Meta)
 		return false, nil
 	}
 	tor, err := p.cfg.Node.Add(ctx, swarm.Spec{
-		Meta: m, DataPath: pub.Path, Complete: true, Device: pub.src.dev,
+		Meta: m, DataPath: pub.Path, Complete: true, ReadOnly: pub.src.dev == nil, Device: pub.src.dev,
 		CompletionPath: filepath.Join(p.cfg.Dir, pub.InfoHash+".pieces"),
 	})
 	if err != nil {

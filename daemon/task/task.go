@@ -5,6 +5,7 @@
 package task
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -59,8 +60,9 @@ type Task struct {
 	metaErr error
 	state   string
 	errMsg  string
-	first   int64 // unix ms of the first byte
-	doneAt  int64 // unix ms when the file was in place (a client) or pulled (a relay)
+	problem string // why a task that has not failed is not moving (a full disk)
+	first   int64  // unix ms of the first byte
+	doneAt  int64  // unix ms when the file was in place (a client) or pulled (a relay)
 	tor     *swarm.Torrent
 	served  Content
 	removed bool // the controller dropped the task: clean up what is unfinished
@@ -234,6 +236,14 @@ func (t *Task) SetFailed(err error) {
 	t.errMsg = err.Error()
 }
 
+// SetProblem says why the task is not moving although it has not failed ("" when it moves
+// again); the report carries it as the task's error.
+func (t *Task) SetProblem(msg string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.problem = msg
+}
+
 // MarkFirstByte notes the first byte, once.
 func (t *Task) MarkFirstByte() {
 	t.mu.Lock()
@@ -258,7 +268,7 @@ func (t *Task) Report() api.TaskReport {
 		ID: t.spec.ID, State: t.state, Have: t.Have.Load(),
 		BytesBT: t.BT.Load(), BytesHTTPRelay: t.HTTPRelay.Load(), BytesHTTPOrigin: t.HTTPOrigin.Load(),
 		BytesUp: t.Up.Load(), Peers: int(t.PeerConns.Load()),
-		FirstByteMs: t.first, DoneMs: t.doneAt, Error: t.errMsg,
+		FirstByteMs: t.first, DoneMs: t.doneAt, Error: cmp.Or(t.errMsg, t.problem),
 		Mode: t.mode.mode, ModeReason: t.mode.reason, ModeChanges: t.mode.toReport(),
 	}
 }
