@@ -26,6 +26,6 @@ func (c *CancelCmd) Run(g *Globals) error {
 	if g.JSON {
 		return g.PrintJSON(d)
 	}
-	_, err = fmt.Fprintf(g.Out, "%s %s: %d/%d targets done\n", d.ID, paint(g.OutColor(), stateStyle(d.State), d.State), d.Done, d.Targets)
+	_, err = fmt.Fprintf(g.Out, "%s %s: %d/%d targets done\n", d.ID, paint(g.OutColor(), stateStyle(d.State), string(d.State)), d.Done, d.Targets)
 	return err
 }

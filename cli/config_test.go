@@ -17,7 +17,7 @@ import (
 func namedController(t *testing.T, name string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, []api.Host{{Name: name, Roles: []string{api.RoleClient}}})
+		writeJSON(w, http.StatusOK, []api.Host{{Name: name, Roles: []api.Role{api.RoleClient}}})
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL

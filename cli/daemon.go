@@ -94,7 +94,7 @@ func (c *DaemonCmd) config(g *Globals) (daemon.Config, error) {
 	}
 	// A controller talks to itself unless told otherwise; other roles need one, and the default
 	// URL is as good a guess as any.
-	if g.IsSet("controller") || !slices.Contains(roles, api.RoleController) {
+	if g.IsSet("controller") || !slices.Contains(roles, string(api.RoleController)) {
 		cfg.Controller = g.Controller
 	}
 	// The daemon puts its socket in its data directory; the global default only fits the default

@@ -16,8 +16,8 @@ import (
 
 	"dist/core/api"
 	"dist/core/content"
-	"dist/fixtures/cluster"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/fleet"
+	"dist/daemon/demo/origin"
 )
 
 // DemoCmd runs a whole distribution on this machine: an HTTP origin with a generated file, a
@@ -39,21 +39,21 @@ type DemoCmd struct {
 
 // DemoResult is the demo's summary; its JSON field names are documented and stable.
 type DemoResult struct {
-	DistID          string  `json:"dist_id"`
-	State           string  `json:"state"`
-	Clients         int     `json:"clients"`
-	Relays          int     `json:"relays"`
-	Verified        int     `json:"verified"`
-	FileBytes       int64   `json:"file_bytes"`
-	OriginBytes     int64   `json:"origin_bytes"`
-	OriginRatio     float64 `json:"origin_ratio"`
-	BytesBT         int64   `json:"bytes_bt"`
-	BytesHTTP       int64   `json:"bytes_http"`
-	BytesHTTPRelay  int64   `json:"bytes_http_relay"`
-	BytesHTTPOrigin int64   `json:"bytes_http_origin"`
-	MakespanMs      int64   `json:"makespan_ms"`
-	TTFBMs          int64   `json:"ttfb_ms"`
-	RelayPullMs     int64   `json:"relay_pull_ms"` // push until the last relay held the whole file
+	DistID          string        `json:"dist_id"`
+	State           api.DistState `json:"state"`
+	Clients         int           `json:"clients"`
+	Relays          int           `json:"relays"`
+	Verified        int           `json:"verified"`
+	FileBytes       int64         `json:"file_bytes"`
+	OriginBytes     int64         `json:"origin_bytes"`
+	OriginRatio     float64       `json:"origin_ratio"`
+	BytesBT         int64         `json:"bytes_bt"`
+	BytesHTTP       int64         `json:"bytes_http"`
+	BytesHTTPRelay  int64         `json:"bytes_http_relay"`
+	BytesHTTPOrigin int64         `json:"bytes_http_origin"`
+	MakespanMs      int64         `json:"makespan_ms"`
+	TTFBMs          int64         `json:"ttfb_ms"`
+	RelayPullMs     int64         `json:"relay_pull_ms"` // push until the last relay held the whole file
 	// Measured at the origin: most requests in flight at once, and most bytes/s over any 10 s.
 	OriginMaxConcurrent int64        `json:"origin_max_concurrent"`
 	OriginPeakRate      int64        `json:"origin_peak_rate"`
@@ -192,14 +192,14 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 	}
 	defer org.Close()
 
-	cl := cluster.New(bin, filepath.Join(dir, "hosts"))
+	cl := fleet.New(bin, filepath.Join(dir, "hosts"))
 	defer cl.Close()
 	fmt.Fprintf(progress, "starting controller, %d relay(s), %d client(s)\n", o.Relays, o.Clients)
 	if _, err := cl.StartController(ctx, "controller"); err != nil {
 		return res, err
 	}
 	type started struct {
-		p   *cluster.Proc
+		p   *fleet.Proc
 		err error
 	}
 	ch := make(chan started)
@@ -217,7 +217,7 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 		}
 		extra := o.clientArgs(n)
 		go func() {
-			p, err := cl.Start(ctx, n, []string{role}, map[string]string{"site": "demo"}, extra...)
+			p, err := cl.Start(ctx, n, []api.Role{role}, map[string]string{"site": "demo"}, extra...)
 			ch <- started{p, err}
 		}()
 	}
@@ -256,7 +256,7 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 		d, err = client.Distribution(ctx, d.ID)
 		if err == nil {
 			view.draw(d, time.Since(t0), org.Stats().BytesServed)
-			if isFinal(d.State) {
+			if d.State.Ended() {
 				break
 			}
 		}

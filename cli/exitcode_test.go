@@ -22,8 +22,8 @@ func TestExitCodes(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		final  string   // state the fake controller reports when asked
-		args   []string // after --controller/--token
+		final  api.DistState // state the fake controller reports when asked
+		args   []string      // after --controller/--token
 		code   int
 		stdout string // substring expected on stdout ("" = must be empty)
 		stderr string // substring expected on the one stderr line ("" = must be empty)
@@ -171,6 +171,7 @@ func TestPushLocalFile(t *testing.T) {
 }
 
 func TestExitCodeTable(t *testing.T) {
+	t.Parallel()
 	codes, names := map[int]bool{}, map[string]bool{}
 	for _, e := range ExitCodes {
 		if codes[e.Code] || names[e.Name] {

@@ -58,15 +58,15 @@ const testToken = "s3cret"
 // to drive every branch of the CLI.
 type fakeController struct {
 	srv    *httptest.Server
-	final  string // state answered by GET /v1/distributions/d1
-	active int    // number of GETs answered "active" before final
-	onGet  func() // called on each GET of d1, before answering
+	final  api.DistState // state answered by GET /v1/distributions/d1
+	active int           // number of GETs answered "active" before final
+	onGet  func()        // called on each GET of d1, before answering
 
 	mu      sync.Mutex
 	created []api.CreateDistribution
 }
 
-func newFakeController(t *testing.T, final string) *fakeController {
+func newFakeController(t *testing.T, final api.DistState) *fakeController {
 	t.Helper()
 	f := &fakeController{final: final}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
@@ -88,7 +88,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (f *fakeController) dist(state string) api.Distribution {
+func (f *fakeController) dist(state api.DistState) api.Distribution {
 	d := api.Distribution{
 		ID: "d1", Name: "app.tar", Source: "http://origin/app.tar", Size: 10 << 20, State: state,
 		Selectors: []string{"all"}, CreatedAt: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), Targets: 3,
@@ -101,7 +101,7 @@ func (f *fakeController) dist(state string) api.Distribution {
 	case api.DistFailed, api.DistCancelled:
 		d.Failed = 3
 	}
-	if !isFinal(state) {
+	if !state.Ended() {
 		return d
 	}
 	d.EndedAt = d.CreatedAt.Add(90 * time.Second)
@@ -155,8 +155,8 @@ func (f *fakeController) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, f.dist(state))
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/hosts":
 		writeJSON(w, http.StatusOK, []api.Host{
-			{Name: "ctl", Roles: []string{api.RoleController}, Online: true, LastSeen: time.Now(), HTTPURL: "http://10.0.0.1:7700"},
-			{Name: "web1", Roles: []string{api.RoleClient}, Labels: map[string]string{"site": "ams1"}, LastSeen: time.Now().Add(-time.Hour)},
+			{Name: "ctl", Roles: []api.Role{api.RoleController}, Online: true, LastSeen: time.Now(), HTTPURL: "http://10.0.0.1:7700"},
+			{Name: "web1", Roles: []api.Role{api.RoleClient}, Labels: map[string]string{"site": "ams1"}, LastSeen: time.Now().Add(-time.Hour)},
 		})
 	default:
 		writeJSON(w, http.StatusNotFound, api.Error{Error: "no distribution " + strings.TrimPrefix(r.URL.Path, "/v1/distributions/"), Code: api.CodeNotFound})

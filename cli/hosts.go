@@ -32,7 +32,7 @@ func (c *HostsCmd) Run(g *Globals) error {
 		if h.Online {
 			online = "yes"
 		}
-		t.add(h.Name, strings.Join(h.Roles, ","), online, formatAge(h.LastSeen, now), orDash(h.HTTPURL), orDash(h.BTAddr), labels(h.Labels))
+		t.add(h.Name, strings.Join(api.RoleNames(h.Roles), ","), online, formatAge(h.LastSeen, now), orDash(h.HTTPURL), orDash(h.BTAddr), labels(h.Labels))
 		t.style(2, stateStyle(online))
 	}
 	return t.write(g.Out, g.OutColor())

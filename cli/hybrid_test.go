@@ -10,6 +10,7 @@ import (
 )
 
 func TestHybridFlagsSettings(t *testing.T) {
+	t.Parallel()
 	set, err := HybridFlags{}.settings()
 	if err != nil || set != nil {
 		t.Fatalf("no flag: %+v, %v; want nil settings", set, err)
@@ -29,6 +30,7 @@ func TestHybridFlagsSettings(t *testing.T) {
 }
 
 func TestParseRate(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]int64{"200KiB/s": 200 << 10, "1MiB": 1 << 20, "1048576": 1 << 20, " 2 MiB/s ": 2 << 20} {
 		if got, err := parseBandwidth(in); err != nil || got != want {
 			t.Errorf("parseBandwidth(%q) = %d, %v; want %d", in, got, err, want)
@@ -40,6 +42,7 @@ func TestParseRate(t *testing.T) {
 }
 
 func TestDemoHybridOptions(t *testing.T) {
+	t.Parallel()
 	c := DemoCmd{Clients: 6, BTBlocked: 2, BTSlow: "2:200KiB/s"}
 	h, err := c.hybridOptions()
 	if err != nil {

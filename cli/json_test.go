@@ -13,7 +13,7 @@ import (
 func TestJSONOutput(t *testing.T) {
 	tests := []struct {
 		name   string
-		final  string
+		final  api.DistState
 		args   []string
 		code   int
 		array  bool
@@ -23,14 +23,14 @@ func TestJSONOutput(t *testing.T) {
 		{"push", api.DistActive, []string{"push", "http://origin/app.tar", "--to", "all"}, ExitOK, false,
 			[]string{"id", "name", "source", "state", "selectors", "targets", "done", "failed", "created_at"},
 			func(t *testing.T, o map[string]any) {
-				if o["id"] != "d1" || o["state"] != api.DistPending {
+				if o["id"] != "d1" || o["state"] != string(api.DistPending) {
 					t.Errorf("id %v state %v, want d1 pending", o["id"], o["state"])
 				}
 			}},
 		{"push wait partial", api.DistPartial, []string{"push", "http://origin/app.tar", "--to", "all", "--wait"}, ExitPartial, false,
 			[]string{"id", "state", "targets", "done", "failed", "bytes_bt", "bytes_http_relay", "bytes_http_origin", "assignments"},
 			func(t *testing.T, o map[string]any) {
-				if o["state"] != api.DistPartial || o["targets"] != 3.0 || o["failed"] != 1.0 {
+				if o["state"] != string(api.DistPartial) || o["targets"] != 3.0 || o["failed"] != 1.0 {
 					t.Errorf("state %v targets %v failed %v, want partial 3 1", o["state"], o["targets"], o["failed"])
 				}
 			}},

@@ -27,7 +27,7 @@ func (c *LsCmd) Run(g *Globals) error {
 		if d.Failed > 0 {
 			done += fmt.Sprintf(" (%d failed)", d.Failed)
 		}
-		t.add(d.ID, d.Name, d.State, humanBytes(d.Size), done, percent(d), formatTime(d.CreatedAt))
+		t.add(d.ID, d.Name, string(d.State), humanBytes(d.Size), done, percent(d), formatTime(d.CreatedAt))
 		t.style(2, stateStyle(d.State))
 	}
 	return t.write(g.Out, g.OutColor())

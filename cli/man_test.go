@@ -12,6 +12,7 @@ import (
 // TestManPagesCurrent fails when man/ no longer matches the command tree. Regenerate with
 // go generate ./cli (or: go run . man --dir man).
 func TestManPagesCurrent(t *testing.T) {
+	t.Parallel()
 	pages, err := ManPages()
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestManPagesCurrent(t *testing.T) {
 
 // TestManPagesReproducible: no date, no hidden flag or command, the same bytes twice.
 func TestManPagesReproducible(t *testing.T) {
+	t.Parallel()
 	a, err := ManPages()
 	if err != nil {
 		t.Fatal(err)

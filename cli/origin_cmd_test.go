@@ -67,7 +67,7 @@ func TestPushSetsOriginLimits(t *testing.T) {
 	srv := httptest.NewServer(ctl.Handler())
 	defer srv.Close()
 	host := api.New(srv.URL, "host")
-	if err := host.Register(context.Background(), api.Host{Name: "r1", Roles: []string{api.RoleRelay, api.RoleClient}}); err != nil {
+	if err := host.Register(context.Background(), api.Host{Name: "r1", Roles: []api.Role{api.RoleRelay, api.RoleClient}}); err != nil {
 		t.Fatal(err)
 	}
 	r := runCLI(t, "push", "https://cdn.example.com/base.img", "--to", "r1", "--origin-max-conns", "8",

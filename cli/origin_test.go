@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseBandwidth(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want int64
@@ -28,6 +29,7 @@ func TestParseBandwidth(t *testing.T) {
 }
 
 func TestParseWindow(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]time.Duration{"hour": time.Hour, "day": 24 * time.Hour, "12h": 12 * time.Hour, "90m": 90 * time.Minute} {
 		if got, err := parseWindow(in); err != nil || got != want {
 			t.Errorf("parseWindow(%q) = %v, %v; want %v", in, got, err, want)
@@ -41,6 +43,7 @@ func TestParseWindow(t *testing.T) {
 }
 
 func TestOriginLimitsUpdate(t *testing.T) {
+	t.Parallel()
 	u, ok, err := OriginLimits{MaxConns: "64", MaxRate: "1Gbit/s", MaxBytes: "2TB", Window: "day"}.update("https://cdn.example.com/x", "origin-")
 	if err != nil || !ok || *u.MaxConns != 64 || *u.MaxRate != 125_000_000 || *u.MaxBytes != 2_000_000_000_000 || *u.WindowS != 86400 {
 		t.Fatalf("update: %+v, %v, %v", u, ok, err)

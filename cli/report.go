@@ -40,7 +40,7 @@ func writeReport(g *Globals, r api.DistReport) error {
 	var b strings.Builder
 	field := func(k, v string) { fmt.Fprintf(&b, "%-15s %s\n", k, v) }
 	field("ID", r.ID+"  "+r.Name)
-	field("State", paint(color, stateStyle(r.State), r.State))
+	field("State", paint(color, stateStyle(r.State), string(r.State)))
 	field("Size", humanBytes(r.Size))
 	field("Elapsed", msDuration(r.ElapsedMs))
 	if !r.Deadline.IsZero() {
@@ -74,7 +74,7 @@ func writeReport(g *Globals, r api.DistReport) error {
 	fmt.Fprintln(g.Out)
 	ht := newTable("HOST", "SITE", "STATE", "FIRST BYTE", "DONE", "SPEED", "BT", "RELAY", "ORIGIN", "SWITCHES")
 	for _, h := range r.Hosts {
-		ht.add(h.Host, orDash(h.Site), h.State, msDuration(h.FirstByteMs), msDuration(h.DoneMs), humanBytes(h.Speed)+"/s",
+		ht.add(h.Host, orDash(h.Site), string(h.State), msDuration(h.FirstByteMs), msDuration(h.DoneMs), humanBytes(h.Speed)+"/s",
 			humanBytes(h.Bytes.BT), humanBytes(h.Bytes.HTTPRelay), humanBytes(h.Bytes.HTTPOrigin), strconv.Itoa(h.Switches))
 		ht.style(2, stateStyle(h.State))
 	}
@@ -87,7 +87,7 @@ func writeReport(g *Globals, r api.DistReport) error {
 	fmt.Fprintln(g.Out)
 	ft := newTable("FAILED", "ROLE", "REASON")
 	for _, f := range r.Failures {
-		ft.add(f.Host, f.Role, f.Reason)
+		ft.add(f.Host, string(f.Role), f.Reason)
 	}
 	return ft.write(g.Out, color)
 }
@@ -99,7 +99,7 @@ func writeReportCSV(g *Globals, r api.DistReport) error {
 		"bytes_bt", "bytes_http_relay", "bytes_http_origin", "assist_switches", "error"})
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	for _, h := range r.Hosts {
-		_ = w.Write([]string{r.ID, h.Host, h.Site, h.State, i(h.Have), i(h.FirstByteMs), i(h.DoneMs), i(h.Speed),
+		_ = w.Write([]string{r.ID, h.Host, h.Site, string(h.State), i(h.Have), i(h.FirstByteMs), i(h.DoneMs), i(h.Speed),
 			i(h.Bytes.BT), i(h.Bytes.HTTPRelay), i(h.Bytes.HTTPOrigin), strconv.Itoa(h.Switches), h.Error})
 	}
 	w.Flush()

@@ -38,7 +38,7 @@ func (c *ShowCmd) Run(g *Globals) error {
 	}
 	field("ID", d.ID)
 	field("Name", d.Name)
-	field("State", paint(color, stateStyle(d.State), d.State))
+	field("State", paint(color, stateStyle(d.State), string(d.State)))
 	field("Source", d.Source)
 	size := humanBytes(d.Size)
 	if d.PieceLength > 0 {
@@ -79,7 +79,7 @@ func (c *ShowCmd) Run(g *Globals) error {
 	fmt.Fprintln(g.Out)
 	t := newTable("HOST", "ROLE", "STATE", "HAVE", "BT", "RELAY", "ORIGIN", "PEERS", "ERROR")
 	for _, a := range as {
-		t.add(a.Host, a.Role, a.State, humanBytes(a.Have), humanBytes(a.BytesBT), humanBytes(a.BytesHTTPRelay),
+		t.add(a.Host, string(a.Role), string(a.State), humanBytes(a.Have), humanBytes(a.BytesBT), humanBytes(a.BytesHTTPRelay),
 			humanBytes(a.BytesHTTPOrigin), strconv.Itoa(a.Peers), a.Error)
 		t.style(2, stateStyle(a.State))
 	}

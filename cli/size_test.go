@@ -3,6 +3,7 @@ package cli
 import "testing"
 
 func TestParseSize(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want int64
@@ -43,6 +44,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestHumanBytes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   int64
 		want string

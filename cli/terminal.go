@@ -54,7 +54,7 @@ func paint(on bool, style, s string) string {
 }
 
 // stateStyle picks the colour of a distribution, task or host state.
-func stateStyle(state string) string {
+func stateStyle[S ~string](state S) string {
 	switch state {
 	case "complete", "done", "seeding", "yes":
 		return styleGreen

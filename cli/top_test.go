@@ -145,7 +145,7 @@ func TestTopHost(t *testing.T) {
 			writeJSON(w, http.StatusNotFound, api.Error{Error: "not found", Code: api.CodeNotFound})
 			return
 		}
-		writeJSON(w, http.StatusOK, api.Status{Name: "web1", Roles: []string{api.RoleClient}, Tasks: []api.TaskReport{
+		writeJSON(w, http.StatusOK, api.Status{Name: "web1", Roles: []api.Role{api.RoleClient}, Tasks: []api.TaskReport{
 			{ID: "d1/web1/client", State: api.TaskDownloading, Have: 5 << 20, BytesBT: 5 << 20, Peers: 3, Mode: "assisting", ModeReason: "bt slow"},
 		}})
 	}))

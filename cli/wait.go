@@ -20,15 +20,6 @@ const (
 
 var errWaitTimeout = errors.New("wait timeout")
 
-// isFinal reports whether a distribution state is final.
-func isFinal(state string) bool {
-	switch state {
-	case api.DistComplete, api.DistPartial, api.DistFailed, api.DistCancelled:
-		return true
-	}
-	return false
-}
-
 // waitFor polls the distribution until it ends, drawing progress for a person at a terminal, then
 // prints the outcome: the summary or the Distribution as JSON on stdout, and for anything but
 // complete one error line on stderr with the matching exit code.
@@ -51,7 +42,7 @@ func waitFor(g *Globals, d api.Distribution, timeout time.Duration) error {
 		switch {
 		case err == nil:
 			d, failingSince = cur, time.Time{}
-			if isFinal(d.State) {
+			if d.State.Ended() {
 				p.clear()
 				return outcome(g, d, p.start)
 			}
@@ -120,7 +111,7 @@ func printResult(g *Globals, d api.Distribution, start time.Time) error {
 		took = d.EndedAt.Sub(d.CreatedAt)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %d/%d targets done", d.ID, paint(g.OutColor(), stateStyle(d.State), d.State), d.Done, d.Targets)
+	fmt.Fprintf(&b, "%s %s: %d/%d targets done", d.ID, paint(g.OutColor(), stateStyle(d.State), string(d.State)), d.Done, d.Targets)
 	if d.Failed > 0 {
 		fmt.Fprintf(&b, ", %d failed", d.Failed)
 	}

@@ -13,7 +13,7 @@ import (
 	"dist/core/content"
 	"dist/core/hybrid"
 	"dist/daemon"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 // Loopback swarms where BitTorrent is blocked or slow on some clients. The policy's windows are

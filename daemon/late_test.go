@@ -12,7 +12,7 @@ import (
 
 	"dist/core/api"
 	"dist/core/content"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 // stop ends one daemon of the fleet as if its host went away.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"dist/core/api"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 // BenchmarkPartitionVsFile distributes the same amount of data from one publisher to two clients

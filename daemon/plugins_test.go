@@ -16,7 +16,7 @@ import (
 
 	"dist/core/api"
 	"dist/daemon"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 // buildPartitionPlugin builds dist-plugin-partition into a new plugin directory.

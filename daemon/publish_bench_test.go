@@ -9,7 +9,7 @@ import (
 	"dist/core/api"
 	"dist/core/content"
 	"dist/daemon"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 // BenchmarkPublishHash measures `dist push ./file` up to the metainfo: a daemon hashes a 256 MiB

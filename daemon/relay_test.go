@@ -12,7 +12,7 @@ import (
 	"dist/core/api"
 	"dist/core/content"
 	"dist/daemon"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 // slowOrigin generates a file of size bytes and serves it at rate bytes/s.

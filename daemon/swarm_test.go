@@ -12,7 +12,7 @@ import (
 	"dist/core/api"
 	"dist/core/content"
 	"dist/daemon"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 // fleet is an in-process swarm on loopback: one controller, relays and clients, each a whole

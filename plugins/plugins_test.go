@@ -166,7 +166,7 @@ func TestRelayPolicyContract(t *testing.T) {
 		Dist:    api.Distribution{ID: "d1", Name: "img", Size: 42, Source: "http://o/img"},
 		Targets: []api.Host{{Name: "t1", BTAddr: "127.0.2.1:6881"}, {Name: "t2", Labels: map[string]string{"site": "b"}}},
 		Candidates: []selection.Candidate{
-			{Host: api.Host{Name: "r1", Roles: []string{"relay"}}, Active: 3},
+			{Host: api.Host{Name: "r1", Roles: []api.Role{api.RoleRelay}}, Active: 3},
 			{Host: api.Host{Name: "r2", HTTPURL: "http://127.0.2.9:7700"}, Active: 1},
 		},
 		History: map[string]selection.History{"r1": {Done: 4, Failed: 2}},

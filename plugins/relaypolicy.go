@@ -77,11 +77,11 @@ func (c *RelayPolicyClient) ChooseRelays(ctx context.Context, req selection.Requ
 }
 
 func hostToPB(h api.Host) *pb.Host {
-	return &pb.Host{Name: h.Name, Labels: h.Labels, Roles: h.Roles, HttpUrl: h.HTTPURL, BtAddr: h.BTAddr}
+	return &pb.Host{Name: h.Name, Labels: h.Labels, Roles: api.RoleNames(h.Roles), HttpUrl: h.HTTPURL, BtAddr: h.BTAddr}
 }
 
 func hostFromPB(h *pb.Host) api.Host {
-	return api.Host{Name: h.GetName(), Labels: h.GetLabels(), Roles: h.GetRoles(), HTTPURL: h.GetHttpUrl(), BTAddr: h.GetBtAddr()}
+	return api.Host{Name: h.GetName(), Labels: h.GetLabels(), Roles: api.RolesFrom(h.GetRoles()), HTTPURL: h.GetHttpUrl(), BTAddr: h.GetBtAddr()}
 }
 
 func requestToPB(req selection.Request) *pb.ChooseRelaysRequest {

@@ -3,7 +3,6 @@ package tui
 import (
 	"cmp"
 	"slices"
-	"strings"
 	"time"
 
 	"dist/core/api"
@@ -33,7 +32,7 @@ func (f *filler) dist(d api.Distribution, now time.Time) Dist {
 
 // eta is the time left at the current rate for the targets that have not failed, -1 when unknown.
 func eta(d Dist) time.Duration {
-	if ended(d.State) {
+	if d.State.Ended() {
 		return 0
 	}
 	left := d.Size*int64(d.Targets-d.Failed) - d.Have
@@ -65,7 +64,7 @@ func (f *filler) swarm(d api.Distribution, now time.Time) *Swarm {
 			RateHTTP: f.r.rate(key+"/http", now, a.BytesHTTPRelay+a.BytesHTTPOrigin),
 			Assist:   a.Mode, Reason: a.ModeReason,
 		}
-		if a.Mode != "" && !a.ModeAt.IsZero() && active(a.State) {
+		if a.Mode != "" && !a.ModeAt.IsZero() && a.State.Active() {
 			h.Cooldown = max(0, a.ModeAt.Add(cooldown).Sub(now)).Round(time.Second)
 		}
 		s.Hosts = append(s.Hosts, h)
@@ -75,7 +74,7 @@ func (f *filler) swarm(d api.Distribution, now time.Time) *Swarm {
 	if len(s.Relays) == 1 {
 		http := 0
 		for _, a := range d.Assignments {
-			if a.Role == api.RoleClient && a.BytesHTTPRelay > 0 && active(a.State) {
+			if a.Role == api.RoleClient && a.BytesHTTPRelay > 0 && a.State.Active() {
 				http++
 			}
 		}
@@ -90,7 +89,7 @@ func (f *filler) swarm(d api.Distribution, now time.Time) *Swarm {
 func (f *filler) local(st api.Status, now time.Time) *Local {
 	l := &Local{Name: st.Name, Roles: st.Roles, Controller: st.Controller}
 	for _, t := range st.Tasks {
-		dist, _, role := splitTaskID(t.ID)
+		dist, _, role, _ := api.SplitAssignmentID(t.ID)
 		key := "t/" + t.ID
 		h := Host{
 			Name: st.Name, Dist: dist, Role: role, State: t.State, Have: t.Have, Peers: t.Peers, Error: t.Error,
@@ -101,12 +100,6 @@ func (f *filler) local(st api.Status, now time.Time) *Local {
 		l.Tasks = append(l.Tasks, h)
 	}
 	return l
-}
-
-// splitTaskID splits "<dist>/<host>/<role>" (api.AssignmentID).
-func splitTaskID(id string) (dist, host, role string) {
-	p := append(strings.SplitN(id, "/", 3), "", "")
-	return p[0], p[1], p[2]
 }
 
 // events converts the controller's events (store.Event's JSON) into the pane's lines.
@@ -125,22 +118,4 @@ type apiEvent struct {
 	Host   string    `json:"host"`
 	Kind   string    `json:"kind"`
 	Msg    string    `json:"msg"`
-}
-
-// ended reports whether a distribution state is final.
-func ended(state string) bool {
-	switch state {
-	case api.DistComplete, api.DistPartial, api.DistFailed, api.DistCancelled:
-		return true
-	}
-	return false
-}
-
-// active reports whether a task is still moving bytes in.
-func active(state string) bool {
-	switch state {
-	case api.TaskPending, api.TaskWaiting, api.TaskDownloading:
-		return true
-	}
-	return false
 }

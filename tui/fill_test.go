@@ -14,6 +14,7 @@ import (
 )
 
 func TestRates(t *testing.T) {
+	t.Parallel()
 	r := newRates()
 	t0 := time.Unix(1000, 0)
 	if got := r.rate("a", t0, 100); got != 0 {
@@ -33,6 +34,7 @@ func TestRates(t *testing.T) {
 }
 
 func TestETA(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		d    Dist
 		want time.Duration
@@ -94,6 +96,7 @@ func (f *fakeController) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestControllerSource(t *testing.T) {
+	t.Parallel()
 	fc := &fakeController{have: 100}
 	srv := httptest.NewServer(fc)
 	t.Cleanup(srv.Close)
@@ -143,6 +146,7 @@ func TestControllerSource(t *testing.T) {
 
 // TestRatesSmooth: reports every 3 s read every second give a steady rate, not bursts.
 func TestRatesSmooth(t *testing.T) {
+	t.Parallel()
 	r := newRates()
 	t0 := time.Unix(1000, 0)
 	var got []float64

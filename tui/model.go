@@ -209,7 +209,7 @@ func (m Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		if m.ui.screen == screenLocal || m.selected == "" {
 			return m, nil
 		}
-		if d, ok := m.current(); ok && ended(d.State) {
+		if d, ok := m.current(); ok && d.State.Ended() {
 			m.ui.status = fmt.Sprintf("%s already ended %s", d.ID, d.State)
 			return m, nil
 		}

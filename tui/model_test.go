@@ -55,6 +55,7 @@ func text(s string) tea.KeyPressMsg { return tea.KeyPressMsg{Code: rune(s[0]), T
 
 // TestNavigate drives the program as a person would: into a distribution, back, and out.
 func TestNavigate(t *testing.T) {
+	t.Parallel()
 	src := &fakeSource{}
 	m := New(src, Options{Interval: 100 * time.Millisecond})
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24),
@@ -93,6 +94,7 @@ func TestNavigate(t *testing.T) {
 // TestCancelAsksFirst walks the cancel question through Update: any key but y keeps the
 // distribution, y cancels the selected one.
 func TestCancelAsksFirst(t *testing.T) {
+	t.Parallel()
 	src := &fakeSource{}
 	var m tea.Model = New(src, Options{})
 	m, _ = m.Update(SnapshotMsg{Snap: fleetSnapshot()})
@@ -126,6 +128,7 @@ func TestCancelAsksFirst(t *testing.T) {
 
 // TestRefreshKeepsSelection: a refresh that reorders the list leaves the cursor on the same id.
 func TestRefreshKeepsSelection(t *testing.T) {
+	t.Parallel()
 	var m tea.Model = New(nil, Options{})
 	s := fleetSnapshot()
 	m, _ = m.Update(SnapshotMsg{Snap: s})

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"dist/core/api"
 )
 
 // screen is which view the dashboard shows.
@@ -126,7 +128,7 @@ func listLines(s Snapshot, u ui, w int) []string {
 	for i := lo; i < hi; i++ {
 		d := s.Dists[i]
 		done := fmt.Sprintf("%d/%d", d.Done, d.Targets)
-		row := fit(d.ID, 10) + " " + fit(d.Name, 12) + " " + t.state(d.State, 9) + " " +
+		row := fit(d.ID, 10) + " " + fit(d.Name, 12) + " " + t.state(string(d.State), 9) + " " +
 			t.gauge(d.Progress(), bar) + " " + fitR(pct(d.Progress()), 6) + " " + fitR(rate(d.Rate), 8) + " " +
 			fitR(span(d.ETA), 6) + " " + fitR(done, 7)
 		out = append(out, cursorRow(t, row, i == u.distCur && !u.plain))
@@ -279,7 +281,7 @@ func swarmLines(s Snapshot, u ui, w int) []string {
 	}
 	for i := 0; i < len(sw.Relays) && i < 3; i++ {
 		r := sw.Relays[i]
-		out = append(out, "  "+fit(r.Name, 10)+" "+t.state(r.State, 11)+" "+t.gauge(r.Progress(), rbar)+" "+
+		out = append(out, "  "+fit(r.Name, 10)+" "+t.state(string(r.State), 11)+" "+t.gauge(r.Progress(), rbar)+" "+
 			fitR(pct(r.Progress()), 6)+" "+fitR(rate(r.Rate), 8)+" "+fitR(size(r.Up), 7)+" "+fitR(fmt.Sprint(r.Clients), 7))
 	}
 
@@ -332,7 +334,7 @@ func hostRow(t theme, h Host, w int, first string) string {
 	if h.Cooldown > 0 { // at most 300 s by the specification: seconds fit the column
 		cool = fmt.Sprintf("%ds", int(h.Cooldown.Seconds()))
 	}
-	return fit(first, 10) + " " + t.state(h.State, 11) + " " + prog + " " + fitR(rate(h.RateBT), 8) + " " +
+	return fit(first, 10) + " " + t.state(string(h.State), 11) + " " + prog + " " + fitR(rate(h.RateBT), 8) + " " +
 		fitR(rate(h.RateHTTP), 8) + " " + t.state(orDash(h.Assist), 9) + " " + fitR(cool, 5) + " " + fitR(fmt.Sprint(h.Peers), 5)
 }
 
@@ -363,7 +365,7 @@ func localLines(s Snapshot, u ui, w int) []string {
 	if l == nil {
 		return []string{header(s, u, "dist top --host", w), t.paint(styleDim, "  connecting to the local daemon…")}
 	}
-	title := fmt.Sprintf("dist top --host · %s · %s", l.Name, strings.Join(l.Roles, ","))
+	title := fmt.Sprintf("dist top --host · %s · %s", l.Name, strings.Join(api.RoleNames(l.Roles), ","))
 	if l.Controller != "" {
 		title += " · " + l.Controller
 	}
@@ -385,7 +387,7 @@ func localLines(s Snapshot, u ui, w int) []string {
 	for i := lo; i < hi; i++ {
 		h := l.Tasks[i]
 		state := h.State
-		if h.Role == "relay" {
+		if h.Role == api.RoleRelay {
 			state += "*"
 		}
 		h.State = state
@@ -393,7 +395,7 @@ func localLines(s Snapshot, u ui, w int) []string {
 	}
 	if len(l.Tasks) > 0 && u.hostCur < len(l.Tasks) {
 		h := l.Tasks[u.hostCur]
-		h.Name = h.Dist + " (" + h.Role + ")"
+		h.Name = h.Dist + " (" + string(h.Role) + ")"
 		out = append(out, hostDetail(t, []Host{h}, 0))
 	}
 	return out

@@ -7,6 +7,8 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
+
+	"dist/core/api"
 )
 
 // view renders s at 80×24 without colour, as the dashboard draws it.
@@ -31,6 +33,7 @@ func view(t *testing.T, s Snapshot, u ui) string {
 
 // TestViews are the golden files of the dashboard's screens (go test ./tui -update rewrites them).
 func TestViews(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		snap func() Snapshot
@@ -64,7 +67,7 @@ func TestViews(t *testing.T) {
 		{"help", fleetSnapshot, ui{help: true}},
 		{"confirm_cancel", fleetSnapshot, ui{confirm: true}},
 		{"local", func() Snapshot {
-			return Snapshot{At: at, Local: &Local{Name: "client-3", Roles: []string{"client"}, Controller: "http://ctl:7700",
+			return Snapshot{At: at, Local: &Local{Name: "client-3", Roles: []api.Role{api.RoleClient}, Controller: "http://ctl:7700",
 				Tasks: []Host{{Name: "client-3", Dist: "k3vq9x2m7a", Role: "client", State: "downloading", Have: 120 * mib,
 					RateBT: 120 << 10, RateHTTP: 50 << 10, Assist: "assisting", Reason: "bt 120 KiB/s below 500 KiB/s for 3 samples", Peers: 2}}}}
 		}, ui{screen: screenLocal}},
@@ -78,6 +81,7 @@ func TestViews(t *testing.T) {
 
 // TestViewsFitSmallAndLarge renders every screen at sizes around 80×24 and checks the bounds.
 func TestViewsFitSmallAndLarge(t *testing.T) {
+	t.Parallel()
 	for _, size := range [][2]int{{80, 24}, {60, 15}, {120, 40}, {40, 10}} {
 		for _, scr := range []screen{screenList, screenSwarm} {
 			s := swarmSnapshot()
@@ -106,6 +110,7 @@ func TestViewsFitSmallAndLarge(t *testing.T) {
 }
 
 func TestRenderPlain(t *testing.T) {
+	t.Parallel()
 	s := fleetSnapshot()
 	out := Render(s, 80, false)
 	if out != ansi.Strip(out) {

@@ -3,7 +3,11 @@
 // depend on the view model only, so they are golden-tested without a server.
 package tui
 
-import "time"
+import (
+	"time"
+
+	"dist/core/api"
+)
 
 // Snapshot is everything one frame of the dashboard shows. Its JSON form is what `dist top --json`
 // prints: field names are stable, add fields, never rename them.
@@ -26,14 +30,14 @@ type Snapshot struct {
 
 // Dist is one distribution's line.
 type Dist struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	State   string `json:"state"`
-	Size    int64  `json:"size"`
-	Targets int    `json:"targets"`
-	Done    int    `json:"done"`
-	Failed  int    `json:"failed"`
-	Have    int64  `json:"have"` // bytes held, summed over targets
+	ID      string        `json:"id"`
+	Name    string        `json:"name"`
+	State   api.DistState `json:"state"`
+	Size    int64         `json:"size"`
+	Targets int           `json:"targets"`
+	Done    int           `json:"done"`
+	Failed  int           `json:"failed"`
+	Have    int64         `json:"have"` // bytes held, summed over targets
 	// Rate is bytes/s received by all targets together; ETA is -1 when unknown.
 	Rate        float64       `json:"rate"`
 	ETA         time.Duration `json:"eta_ns"`
@@ -64,8 +68,8 @@ type Swarm struct {
 type Host struct {
 	Name     string        `json:"name"`
 	Dist     string        `json:"dist_id,omitempty"` // local view: the distribution of the task
-	Role     string        `json:"role,omitempty"`    // local view: client or relay
-	State    string        `json:"state"`
+	Role     api.Role      `json:"role,omitempty"`    // local view: client or relay
+	State    api.TaskState `json:"state"`
 	Have     int64         `json:"have"`
 	Size     int64         `json:"size"` // 0 when unknown
 	RateBT   float64       `json:"rate_bt"`
@@ -87,14 +91,14 @@ func (h Host) Progress() float64 {
 
 // Relay is one relay's part: pulling from the origin and serving clients.
 type Relay struct {
-	Name    string  `json:"name"`
-	State   string  `json:"state"`
-	Have    int64   `json:"have"`
-	Size    int64   `json:"size"`
-	Rate    float64 `json:"rate"` // pull rate, bytes/s
-	Up      int64   `json:"bytes_up"`
-	Clients int     `json:"clients"` // clients it serves now
-	Error   string  `json:"error,omitempty"`
+	Name    string        `json:"name"`
+	State   api.TaskState `json:"state"`
+	Have    int64         `json:"have"`
+	Size    int64         `json:"size"`
+	Rate    float64       `json:"rate"` // pull rate, bytes/s
+	Up      int64         `json:"bytes_up"`
+	Clients int           `json:"clients"` // clients it serves now
+	Error   string        `json:"error,omitempty"`
 }
 
 // Progress is the fraction of the file pulled, 0–1.
@@ -141,10 +145,10 @@ type Event struct {
 
 // Local is the local daemon's view of itself.
 type Local struct {
-	Name       string   `json:"name"`
-	Roles      []string `json:"roles"`
-	Controller string   `json:"controller,omitempty"`
-	Tasks      []Host   `json:"tasks"`
+	Name       string     `json:"name"`
+	Roles      []api.Role `json:"roles"`
+	Controller string     `json:"controller,omitempty"`
+	Tasks      []Host     `json:"tasks"`
 }
 
 func clamp01(f float64) float64 { return max(0, min(1, f)) }

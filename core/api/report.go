@@ -8,7 +8,7 @@ import "time"
 type DistReport struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
-	State     string    `json:"state"`
+	State     DistState `json:"state"`
 	Size      int64     `json:"size"`
 	CreatedAt time.Time `json:"created_at"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`
@@ -76,7 +76,7 @@ type SiteReport struct {
 type HostReport struct {
 	Host        string        `json:"host"`
 	Site        string        `json:"site,omitempty"`
-	State       string        `json:"state"`
+	State       TaskState     `json:"state"`
 	Have        int64         `json:"have"`
 	FirstByteMs int64         `json:"first_byte_ms,omitempty"` // from creation; 0: none yet
 	DoneMs      int64         `json:"done_ms,omitempty"`       // from creation; 0: not done
@@ -89,7 +89,7 @@ type HostReport struct {
 // FailureReport is one failed assignment and why.
 type FailureReport struct {
 	Host   string    `json:"host"`
-	Role   string    `json:"role"`
+	Role   Role      `json:"role"`
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at,omitzero"`
 }

@@ -4,34 +4,6 @@ package api
 
 import "time"
 
-// Roles a daemon can hold.
-const (
-	RoleController = "controller"
-	RoleRelay      = "relay"
-	RoleClient     = "client"
-)
-
-// Distribution states.
-const (
-	DistPending   = "pending"   // stored, no target has started
-	DistActive    = "active"    // at least one target is working
-	DistComplete  = "complete"  // every target is done
-	DistPartial   = "partial"   // ended with some targets done and some failed
-	DistFailed    = "failed"    // ended with no target done
-	DistCancelled = "cancelled" // cancelled by an operator
-)
-
-// Task (assignment) states, as reported by hosts.
-const (
-	TaskPending     = "pending"     // delivered, not started
-	TaskWaiting     = "waiting"     // waiting for metainfo or peers
-	TaskDownloading = "downloading" // bytes are arriving
-	TaskSeeding     = "seeding"     // done and serving others (a relay, or a finished client)
-	TaskDone        = "done"        // file in place and verified; may still seed
-	TaskFailed      = "failed"      // gave up; Error says why
-	TaskCancelled   = "cancelled"
-)
-
 // Byte sources, as counted by clients.
 const (
 	SourceBT         = "bt"
@@ -43,7 +15,7 @@ const (
 type Host struct {
 	Name     string            `json:"name"`
 	Labels   map[string]string `json:"labels,omitempty"`
-	Roles    []string          `json:"roles"`
+	Roles    []Role            `json:"roles"`
 	HTTPURL  string            `json:"http_url,omitempty"` // base URL of the daemon's HTTP server
 	BTAddr   string            `json:"bt_addr,omitempty"`  // host:port of its BitTorrent listener
 	Version  string            `json:"version,omitempty"`
@@ -52,7 +24,7 @@ type Host struct {
 }
 
 // HasRole reports whether h holds role r.
-func (h Host) HasRole(r string) bool {
+func (h Host) HasRole(r Role) bool {
 	for _, x := range h.Roles {
 		if x == r {
 			return true
@@ -88,7 +60,7 @@ type Distribution struct {
 	SHA256      string    `json:"sha256,omitempty"`
 	Dest        string    `json:"dest,omitempty"`
 	Publisher   string    `json:"publisher,omitempty"`
-	State       string    `json:"state"`
+	State       DistState `json:"state"`
 	Selectors   []string  `json:"selectors"`
 	CreatedAt   time.Time `json:"created_at"`
 	EndedAt     time.Time `json:"ended_at,omitzero"`
@@ -114,8 +86,8 @@ type Assignment struct {
 	ID              string    `json:"id"` // "<dist>/<host>/<role>"
 	DistID          string    `json:"dist_id"`
 	Host            string    `json:"host"`
-	Role            string    `json:"role"` // relay or client
-	State           string    `json:"state"`
+	Role            Role      `json:"role"` // relay or client
+	State           TaskState `json:"state"`
 	Have            int64     `json:"have"`
 	BytesBT         int64     `json:"bytes_bt"`
 	BytesHTTPRelay  int64     `json:"bytes_http_relay"`
@@ -135,7 +107,7 @@ type Assignment struct {
 type Task struct {
 	ID       string    `json:"id"`
 	DistID   string    `json:"dist_id"`
-	Role     string    `json:"role"` // relay or client
+	Role     Role      `json:"role"` // relay or client
 	Name     string    `json:"name"`
 	Source   string    `json:"source"`
 	Size     int64     `json:"size"`
@@ -162,19 +134,20 @@ type Report struct {
 
 // TaskReport is one task's progress. Byte counters are totals since the task started, not deltas.
 type TaskReport struct {
-	ID              string `json:"id"`
-	State           string `json:"state"`
-	Have            int64  `json:"have"`
-	BytesBT         int64  `json:"bytes_bt"`
-	BytesHTTPRelay  int64  `json:"bytes_http_relay"`
-	BytesHTTPOrigin int64  `json:"bytes_http_origin"`
-	BytesUp         int64  `json:"bytes_up"`
-	Peers           int    `json:"peers"`
-	FirstByteMs     int64  `json:"first_byte_ms,omitempty"` // unix ms of the first byte received
-	DoneMs          int64  `json:"done_ms,omitempty"`       // unix ms when the file was in place and verified
-	Error           string `json:"error,omitempty"`
-	Mode            string `json:"mode,omitempty"`        // client: bt, assisting or http-main
-	ModeReason      string `json:"mode_reason,omitempty"` // why the client is in Mode
+	ID              string    `json:"id"`
+	State           TaskState `json:"state"`
+	Have            int64     `json:"have"`
+	BytesBT         int64     `json:"bytes_bt"`
+	BytesHTTPRelay  int64     `json:"bytes_http_relay"`
+	BytesHTTPOrigin int64     `json:"bytes_http_origin"`
+	BytesUp         int64     `json:"bytes_up"`
+	Peers           int       `json:"peers"`
+	FirstByteMs     int64     `json:"first_byte_ms,omitempty"` // unix ms of the first byte received
+	DoneMs          int64     `json:"done_ms,omitempty"`       // unix ms when the file was in place and verified
+	Error           string    `json:"error,omitempty"`
+	ErrorCode       string    `json:"error_code,omitempty"`  // classifies Error; CodeSourceFinal: the origin's answer is final
+	Mode            string    `json:"mode,omitempty"`        // client: bt, assisting or http-main
+	ModeReason      string    `json:"mode_reason,omitempty"` // why the client is in Mode
 	// ModeChanges lists the latest mode changes; each is repeated in a few reports so that a lost
 	// report loses none. The controller keeps each once, as an event.
 	ModeChanges []ModeChange `json:"mode_changes,omitempty"`
@@ -223,7 +196,7 @@ type Published struct {
 // Status is the LocalAPI answer of GET /v1/status: the daemon's own view.
 type Status struct {
 	Name       string       `json:"name"`
-	Roles      []string     `json:"roles"`
+	Roles      []Role       `json:"roles"`
 	HTTPURL    string       `json:"http_url"`
 	BTAddr     string       `json:"bt_addr"`
 	Controller string       `json:"controller,omitempty"`
@@ -246,10 +219,10 @@ const (
 	CodeSource       = "source"     // the origin is unreachable, answers an error, or has no Range support
 	CodeConflict     = "conflict"
 	CodeInternal     = "internal"
+	// CodeSourceFinal, in a TaskReport's ErrorCode, says the origin's answer is final (404/410, the
+	// file or its size changed): retrying or another relay cannot help, the distribution fails.
+	CodeSourceFinal = "source_final"
 )
 
 // ContentPath is where a daemon serves a distribution's bytes over HTTP (Range supported).
 func ContentPath(distID string) string { return "/v1/content/" + distID }
-
-// AssignmentID names one host's part in a distribution.
-func AssignmentID(distID, host, role string) string { return distID + "/" + host + "/" + role }

@@ -27,6 +27,7 @@ const (
 )
 
 func TestPieceLength(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		size int64
 		want int64
@@ -83,6 +84,7 @@ func sequentialPieces(data []byte, pieceLen int64) []byte {
 }
 
 func TestHashPiecesMatchesReferences(t *testing.T) {
+	t.Parallel()
 	const pl = 64 * kib
 	sizes := []int64{0, 1, pl - 1, pl, pl + 1, 3*pl + 12345, 17*pl - 3}
 	for _, size := range sizes {
@@ -122,6 +124,7 @@ func TestHashPiecesMatchesReferences(t *testing.T) {
 }
 
 func TestHashPiecesErrors(t *testing.T) {
+	t.Parallel()
 	data := randomBytes(100, 1)
 	if _, err := HashPieces(context.Background(), bytes.NewReader(data), 200, 64, 2); !errors.Is(err, errShortRead) {
 		t.Fatalf("short source: err = %v, want %v", err, errShortRead)
@@ -137,6 +140,7 @@ func TestHashPiecesErrors(t *testing.T) {
 }
 
 func TestBuildParseRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, size := range []int64{0, 1, 1000, 5*256*kib + 7} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			data := randomBytes(size, 7)
@@ -196,6 +200,7 @@ func TestBuildParseRoundTrip(t *testing.T) {
 }
 
 func TestBuildIsDeterministic(t *testing.T) {
+	t.Parallel()
 	pieces := make([]byte, 40)
 	a, iha, _ := Build("a", 300, 256, pieces)
 	b, ihb, _ := Build("a", 300, 256, pieces)
@@ -205,6 +210,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 }
 
 func TestBuildRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		size, pl int64
@@ -223,6 +229,7 @@ func TestBuildRejects(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
+	t.Parallel()
 	encode := func(info any) []byte {
 		ib, err := bencode.Marshal(info)
 		if err != nil {
@@ -266,6 +273,7 @@ func TestParseRejects(t *testing.T) {
 }
 
 func TestSHA256File(t *testing.T) {
+	t.Parallel()
 	data := randomBytes(3*mib+5, 3)
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, data, 0o600); err != nil {

@@ -63,6 +63,7 @@ func closedURL(t *testing.T) string {
 }
 
 func TestSourceErrorMessage(t *testing.T) {
+	t.Parallel()
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	tests := []struct {
 		err  *SourceError
@@ -88,6 +89,7 @@ func TestSourceErrorMessage(t *testing.T) {
 }
 
 func TestProbe(t *testing.T) {
+	t.Parallel()
 	data := randomBytes(12345, 1)
 	tests := []struct {
 		name       string
@@ -163,6 +165,7 @@ func newClient(t *testing.T) *http.Client {
 }
 
 func TestGetRange(t *testing.T) {
+	t.Parallel()
 	data := randomBytes(1<<20, 2)
 	const off, n = 1000, 64 << 10
 	tests := []struct {
@@ -246,6 +249,7 @@ func TestGetRange(t *testing.T) {
 }
 
 func TestGetRangeWriterError(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(serveRange(randomBytes(4096, 3)))
 	defer srv.Close()
 	wantErr := errors.New("disk full")
@@ -261,6 +265,7 @@ type failWriter struct{ err error }
 func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
 
 func TestGetRangeCanceled(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := GetRange(ctx, newClient(t), closedURL(t), 0, 10, io.Discard)
@@ -270,6 +275,7 @@ func TestGetRangeCanceled(t *testing.T) {
 }
 
 func TestParseContentRange(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in                 string
 		first, last, total int64

@@ -14,7 +14,9 @@ import (
 // The fetchers here take a connection with Conn around each request and, before sending it, Wait
 // for all the bytes the request asks for. Charging the whole range before asking (rather than each
 // read) is what keeps the origin's own count exact: an origin counts what it sends, and it sends
-// ahead into socket buffers whatever the reader's pace.
+// ahead into socket buffers whatever the reader's pace. What the origin surely did not send (an
+// error answer, the rest of a body it ended short) goes back through the optional Refunder, so
+// failed attempts do not spend the origin's byte budget.
 type Gate interface {
 	// Conn blocks until one more connection to the origin may be open; release gives it back.
 	Conn(ctx context.Context) (release func(), err error)
@@ -43,6 +45,21 @@ type Observer interface {
 // well within its lease.
 type Sizer interface {
 	RequestSize() int64
+}
+
+// Refunder is a Gate that takes back bytes it admitted which the origin did not send: those of an
+// error answer (or of none) and the rest of a body the origin ended short. Fetchers call Refund
+// after such a request, before giving its connection back. Bytes of an answer the fetcher stopped
+// reading are never refunded: the origin may have sent them ahead, and counted them.
+type Refunder interface {
+	Refund(n int)
+}
+
+// refund gives n unsent bytes back to g when it takes them.
+func refund(g Gate, n int64) {
+	if r, ok := g.(Refunder); ok && n > 0 {
+		r.Refund(int(n))
+	}
 }
 
 // admit takes a connection for a request of n bytes from g: the context to send it with, the

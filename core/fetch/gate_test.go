@@ -56,6 +56,7 @@ func (g *fakeGate) Observe(status int, _ time.Duration) {
 func (g *fakeGate) RequestSize() int64 { return g.size }
 
 func TestPullThroughGate(t *testing.T) {
+	t.Parallel()
 	const size, chunk, reqSize = 3 << 20, 1 << 20, 256 << 10
 	data := randomBytes(size, 3)
 	var inFlight, peak, biggest atomic.Int64
@@ -102,6 +103,7 @@ func TestPullThroughGate(t *testing.T) {
 }
 
 func TestGetRangeThroughGate(t *testing.T) {
+	t.Parallel()
 	data := randomBytes(1<<20, 4)
 	srv := httptest.NewServer(serveRange(data))
 	defer srv.Close()

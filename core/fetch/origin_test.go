@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"dist/core/fetch"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 // TestPullFromOrigin runs Probe and Pull against the instrumented origin
 // fixture in each of its modes.
 func TestPullFromOrigin(t *testing.T) {
+	t.Parallel()
 	const size, chunk = 4<<20 + 333, 256 << 10
 	file := filepath.Join(t.TempDir(), "src.bin")
 	sum, err := origin.Generate(file, size, 99)

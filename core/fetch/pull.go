@@ -15,8 +15,20 @@ import (
 // Pull downloads a file of known size in chunks over parallel Range requests.
 // Each worker holds one Chunk-sized buffer, and a chunk reaches Dst only once
 // all its bytes came in valid answers, so a bad or partial answer never lands
-// in the file. A 4xx answer, or one that is not the requested range, is final;
-// 5xx, 429, short bodies and network errors are retried.
+// in the file. A 4xx answer (but 408 and 429), or one that is not the requested
+// range, is final at once and matches ErrSourceGone, ErrSourceRefused or
+// ErrSourceChanged; 5xx, 408, 429, short bodies and network errors are retried,
+// a bounded number of times within a bounded time, after a back-off that is at
+// least the origin's Retry-After.
+//
+// A Pull holds to one version of the file: Validator's, or the first answer's.
+// Every later request carries If-Match (a strong ETag) or If-Range (the
+// Last-Modified date, when the ETag is weak or missing), and every answer must
+// state the same validators and size; any other answer ends the Pull with an
+// error matching ErrSourceChanged before its bytes reach Dst. An origin that
+// sends neither ETag nor Last-Modified can only be checked by the file size:
+// a change that keeps the size goes unnoticed, and only an end-to-end checksum
+// of the file can tell.
 type Pull struct {
 	URL     string
 	Client  *http.Client // nil: http.DefaultClient
@@ -38,10 +50,39 @@ type Pull struct {
 	// Gate, when set, admits every request (the origin's lease); nil: none.
 	Gate Gate
 
+	// Validator is the version of the file to hold to, as ProbeValidator or an earlier Pull's
+	// Pinned reported it; zero: the version of the first answer.
+	Validator Validator
+
 	Retries int                             // retries per chunk after the first attempt; 0: 3, negative: none
 	Backoff func(attempt int) time.Duration // wait before retry attempt (1, 2, ...); nil: DefaultBackoff
+	// RetryFor bounds the time a chunk spends failing, back-offs included: a chunk still failing
+	// that long after its first failure, or whose next wait would end later, gives up. 0: DefaultRetryFor.
+	RetryFor time.Duration
+	// Stall is how long a request may go without a byte (headers included) before it is dropped
+	// and retried; 0: DefaultStall.
+	Stall time.Duration
 
 	bytes atomic.Int64
+	pin   atomic.Pointer[pin]
+}
+
+// DefaultRetryFor is how long a chunk may keep failing when Pull.RetryFor is 0: long enough for
+// an origin that asks to wait (Retry-After, at most MaxRetryAfter) to be waited for.
+const DefaultRetryFor = 10 * time.Minute
+
+// DefaultStall is Pull.Stall when it is 0.
+const DefaultStall = time.Minute
+
+// errStalled is the cause of a request dropped for sending nothing for Pull.Stall.
+var errStalled = errors.New("origin stalled")
+
+// Pinned returns the version of the file the Pull holds to: Validator, or the first answer's once
+// one came (zero before, and when the origin sends no validator). Give it to the next Pull of the
+// same file (Validator) so that a resumed transfer refuses another version too.
+func (p *Pull) Pinned() Validator {
+	v, _ := p.pin.Load().get()
+	return v
 }
 
 // DefaultBackoff is a capped exponential back-off with jitter, so that many
@@ -96,6 +137,7 @@ func (p *Pull) Run(ctx context.Context) error {
 		workers = 4
 	}
 	workers = min(workers, chunks)
+	p.pin.Store(newPin(p.Validator))
 
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
@@ -167,6 +209,9 @@ func (p *Pull) Run(ctx context.Context) error {
 					}
 					return
 				}
+				if ctx.Err() != nil {
+					return // the pull failed meanwhile: nothing more reaches Dst
+				}
 				if _, err := p.Dst.WriteAt(data, off); err != nil {
 					fail(fmt.Errorf("pull %s: write chunk %d at offset %d: %w", p.URL, c, off, err))
 					return
@@ -194,7 +239,8 @@ func (p *Pull) Run(ctx context.Context) error {
 // fetchChunk fills buf with the chunk at off. A retry asks only for what the
 // failed attempt did not deliver: those bytes came in a valid answer, and
 // fetching them again would spend origin capacity for nothing. With a Gate,
-// each request passes it first and asks for no more than it allows.
+// each request passes it first and asks for no more than it allows, and what
+// the origin did not send of it is refunded.
 func (p *Pull) fetchChunk(ctx context.Context, chunk int, off int64, buf []byte) error {
 	retries := p.Retries
 	switch {
@@ -207,6 +253,11 @@ func (p *Pull) fetchChunk(ctx context.Context, chunk int, off int64, buf []byte)
 	if backoff == nil {
 		backoff = DefaultBackoff
 	}
+	retryFor := p.RetryFor
+	if retryFor <= 0 {
+		retryFor = DefaultRetryFor
+	}
+	var firstFailure time.Time
 	got, attempt := 0, 0
 	for got < len(buf) {
 		rctx, release, k, err := admit(ctx, p.Gate, int64(len(buf)-got))
@@ -219,7 +270,11 @@ func (p *Pull) fetchChunk(ctx context.Context, chunk int, off int64, buf []byte)
 			}
 			return fmt.Errorf("pull chunk %d: %w", chunk, err)
 		}
-		n, err := p.fetchInto(rctx, off+int64(got), buf[got:got+int(k)])
+		n, unsent, err := p.fetchInto(rctx, off+int64(got), buf[got:got+int(k)])
+		// Both before release, which ends rctx: whether the gate ended the admission, and the
+		// refund, which the gate counts under the grant that charged it while the connection is held.
+		ended := rctx.Err() != nil
+		refund(p.Gate, unsent)
 		release()
 		got += n
 		if err == nil {
@@ -228,47 +283,83 @@ func (p *Pull) fetchChunk(ctx context.Context, chunk int, off int64, buf []byte)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if rctx.Err() != nil {
-			continue // the gate ended the admission (its lease ran out): ask again
-		}
-		if !retryable(err) {
+		if Final(err) || !retryable(err) {
 			return fmt.Errorf("pull chunk %d: %w", chunk, err)
 		}
-		if attempt++; attempt > retries {
-			return fmt.Errorf("pull chunk %d: giving up after %d attempts: %w", chunk, retries+1, err)
+		if ended {
+			continue // the gate ended the admission (its lease ran out): ask again
 		}
-		if err := wait(ctx, backoff(attempt)); err != nil {
+		now := time.Now()
+		if firstFailure.IsZero() {
+			firstFailure = now
+		}
+		if attempt++; attempt > retries {
+			return fmt.Errorf("pull chunk %d: %w: giving up after %d attempts: %w", chunk, ErrSourceUnavailable, retries+1, err)
+		}
+		d := backoff(attempt)
+		var se *SourceError
+		if errors.As(err, &se) && se.RetryAfter > d {
+			d = se.RetryAfter
+		}
+		if now.Add(d).Sub(firstFailure) > retryFor {
+			return fmt.Errorf("pull chunk %d: %w: giving up after %s of failures (the next try would be in %s; the bound is %s): %w",
+				chunk, ErrSourceUnavailable, now.Sub(firstFailure).Round(time.Millisecond), d.Round(time.Millisecond), retryFor, err)
+		}
+		if err := wait(ctx, d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// fetchInto fills dst with the bytes at off and returns how many it filled.
-func (p *Pull) fetchInto(ctx context.Context, off int64, dst []byte) (int, error) {
+// fetchInto fills dst with the bytes at off and returns how many it filled, and how many of the
+// rest the origin surely did not send (see unsentOf).
+func (p *Pull) fetchInto(ctx context.Context, off int64, dst []byte) (int, int64, error) {
 	n := int64(len(dst))
+	stall := p.Stall
+	if stall <= 0 {
+		stall = DefaultStall
+	}
+	// A watchdog drops the request when nothing came for stall: a body that stops does not
+	// hang the pull.
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	dog := time.AfterFunc(stall, func() { cancel(errStalled) })
+	defer dog.Stop()
+	stalled := func(err error) error {
+		if ctx.Err() == nil && errors.Is(context.Cause(sctx), errStalled) {
+			return fmt.Errorf("origin %s sent nothing for %s during bytes %d-%d: %w", p.URL, stall, off, off+n-1, errStalled)
+		}
+		return err
+	}
 	start := time.Now()
-	resp, _, err := open(ctx, p.Client, p.URL, off, n, p.Size)
+	resp, _, err := open(sctx, p.Client, p.URL, off, n, p.Size, p.pin.Load())
 	observe(p.Gate, start, err)
 	if err != nil {
-		return 0, err
+		return 0, unsentOf(sctx, err, n, 0), stalled(err)
 	}
 	defer resp.Body.Close()
-	got, err := readExact(ctx, &countingReader{r: resp.Body, n: &p.bytes}, dst, p.URL, off)
+	body := &countingReader{r: resp.Body, n: &p.bytes, dog: dog, stall: stall}
+	got, err := readExact(sctx, body, dst, p.URL, off)
 	if err != nil {
-		return got, err
+		return got, unsentOf(sctx, err, n, int64(got)), stalled(err)
 	}
-	return got, noMore(resp, p.URL, off, n)
+	return got, 0, noMore(resp, p.URL, off, n)
 }
 
 type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
+	r     io.Reader
+	n     *atomic.Int64
+	dog   *time.Timer // reset on every byte that comes; nil: none
+	stall time.Duration
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	k, err := c.r.Read(b)
 	c.n.Add(int64(k))
+	if k > 0 && c.dog != nil {
+		c.dog.Reset(c.stall)
+	}
 	return k, err
 }
 

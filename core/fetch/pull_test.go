@@ -42,6 +42,7 @@ func counted(h http.Handler, n *atomic.Int64) http.Handler {
 func noBackoff(int) time.Duration { return 0 }
 
 func TestPullDownloadsExactly(t *testing.T) {
+	t.Parallel()
 	const size = 10 << 20
 	const chunk = 384 << 10 // does not divide the size: the last chunk is short
 	data := randomBytes(size, 10)
@@ -89,6 +90,7 @@ func TestPullDownloadsExactly(t *testing.T) {
 }
 
 func TestPullResumeSkipsHave(t *testing.T) {
+	t.Parallel()
 	const size, chunk = 1 << 20, 64 << 10
 	data := randomBytes(size, 11)
 	var requests atomic.Int64
@@ -122,6 +124,7 @@ func TestPullResumeSkipsHave(t *testing.T) {
 
 // TestPullRetries gives every chunk two failed answers before a good one.
 func TestPullRetries(t *testing.T) {
+	t.Parallel()
 	const size, chunk = 1<<20 + 100, 128 << 10
 	data := randomBytes(size, 12)
 	failures := []struct {
@@ -204,6 +207,7 @@ func TestPullRetries(t *testing.T) {
 }
 
 func TestPullGivesUp(t *testing.T) {
+	t.Parallel()
 	const size = 1000
 	tests := []struct {
 		name         string
@@ -253,6 +257,7 @@ func TestPullGivesUp(t *testing.T) {
 // TestPullFailureCancelsOthers has one chunk fail for good while the others
 // hang: Run must return that chunk's error, not wait for the rest.
 func TestPullFailureCancelsOthers(t *testing.T) {
+	t.Parallel()
 	const chunk = 1024
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if off, _ := requestedRange(t, r); off/chunk == 2 {
@@ -272,6 +277,7 @@ func TestPullFailureCancelsOthers(t *testing.T) {
 }
 
 func TestPullContextCanceled(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 4)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
@@ -291,6 +297,7 @@ func TestPullContextCanceled(t *testing.T) {
 }
 
 func TestPullNextOrder(t *testing.T) {
+	t.Parallel()
 	const size, chunk = 10 * 1000, 1000
 	data := randomBytes(size, 13)
 	var (
@@ -336,6 +343,7 @@ func TestPullNextOrder(t *testing.T) {
 }
 
 func TestPullLocalErrors(t *testing.T) {
+	t.Parallel()
 	data := randomBytes(4096, 14)
 	srv := httptest.NewServer(serveRange(data))
 	defer srv.Close()
@@ -368,6 +376,7 @@ func TestPullLocalErrors(t *testing.T) {
 }
 
 func TestPullEmptyFile(t *testing.T) {
+	t.Parallel()
 	p := &Pull{URL: closedURL(t), Size: 0, Chunk: 1024, Dst: &memFile{}}
 	if err := p.Run(t.Context()); err != nil {
 		t.Errorf("Run of an empty file = %v, want nil", err)
@@ -375,6 +384,7 @@ func TestPullEmptyFile(t *testing.T) {
 }
 
 func TestDefaultBackoff(t *testing.T) {
+	t.Parallel()
 	prevMax := time.Duration(0)
 	for attempt := 1; attempt <= 20; attempt++ {
 		d := DefaultBackoff(attempt)

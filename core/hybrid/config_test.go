@@ -7,12 +7,14 @@ import (
 )
 
 func TestDefaultConfigValid(t *testing.T) {
+	t.Parallel()
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatalf("DefaultConfig().Validate() = %v", err)
 	}
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(*Config)
@@ -61,6 +63,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestNewPolicyFillsDefaults(t *testing.T) {
+	t.Parallel()
 	p := NewPolicy(Config{Threshold: 200 * KiB}, t0)
 	c := p.Config()
 	if c.Threshold != 200*KiB || c.Window != DefaultWindow || c.Cooldown != DefaultCooldown || c.MinSamplesBelow != 3 {

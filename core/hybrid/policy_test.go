@@ -84,6 +84,7 @@ func (s *sim) wantMode(mode string) {
 }
 
 func TestStaysBTWhenFast(t *testing.T) {
+	t.Parallel()
 	s := newSim(t, DefaultConfig())
 	d := s.run(10*time.Minute, 2*MiB)
 	s.wantMode(ModeBT)
@@ -93,6 +94,7 @@ func TestStaysBTWhenFast(t *testing.T) {
 }
 
 func TestNoSwitchOnDip(t *testing.T) {
+	t.Parallel()
 	for _, dip := range []time.Duration{2 * time.Second, 6 * time.Second, 12 * time.Second} {
 		t.Run(dip.String(), func(t *testing.T) {
 			s := newSim(t, DefaultConfig())
@@ -108,6 +110,7 @@ func TestNoSwitchOnDip(t *testing.T) {
 }
 
 func TestNoSwitchBeforeWindowIsFull(t *testing.T) {
+	t.Parallel()
 	// A download that starts slow must not be judged before one whole window.
 	s := newSim(t, DefaultConfig())
 	s.run(DefaultWindow-time.Second, 10*KiB)
@@ -124,6 +127,7 @@ func TestNoSwitchBeforeWindowIsFull(t *testing.T) {
 }
 
 func TestSwitchAfterWindowFallsBelow(t *testing.T) {
+	t.Parallel()
 	s := newSim(t, DefaultConfig())
 	s.run(2*time.Minute, MiB)
 	slowFrom := s.now
@@ -145,6 +149,7 @@ func TestSwitchAfterWindowFallsBelow(t *testing.T) {
 }
 
 func TestSwitchReason(t *testing.T) {
+	t.Parallel()
 	s := newSim(t, DefaultConfig())
 	var d Decision
 	for i := 0; i < 100 && !d.Changed; i++ {
@@ -159,6 +164,7 @@ func TestSwitchReason(t *testing.T) {
 }
 
 func TestCooldownPreventsFlapping(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	for _, period := range []time.Duration{30 * time.Second, 90 * time.Second, 150 * time.Second} {
 		t.Run(period.String(), func(t *testing.T) {
@@ -185,6 +191,7 @@ func TestCooldownPreventsFlapping(t *testing.T) {
 }
 
 func TestCooldownHoldsSwitchBack(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	s := newSim(t, cfg)
 	s.run(time.Minute, 100*KiB)
@@ -206,6 +213,7 @@ func TestCooldownHoldsSwitchBack(t *testing.T) {
 }
 
 func TestBackToBTWhenRecovered(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	s := newSim(t, cfg)
 	s.run(time.Minute, 200*KiB)
@@ -226,6 +234,7 @@ func TestBackToBTWhenRecovered(t *testing.T) {
 }
 
 func TestHTTPMainWhenNoPeers(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	s := newSim(t, cfg)
 	s.peers = 0
@@ -246,6 +255,7 @@ func TestHTTPMainWhenNoPeers(t *testing.T) {
 }
 
 func TestHTTPMainImmediatelyWhenBlocked(t *testing.T) {
+	t.Parallel()
 	s := newSim(t, DefaultConfig())
 	s.peers, s.failing = 0, true
 	d := s.run(s.step, 0)
@@ -256,6 +266,7 @@ func TestHTTPMainImmediatelyWhenBlocked(t *testing.T) {
 }
 
 func TestHTTPMainIgnoresCooldown(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	s := newSim(t, cfg)
 	s.run(time.Minute, 100*KiB)
@@ -270,6 +281,7 @@ func TestHTTPMainIgnoresCooldown(t *testing.T) {
 }
 
 func TestLeavesHTTPMainWhenBTIsBack(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		rate float64
@@ -298,6 +310,7 @@ func TestLeavesHTTPMainWhenBTIsBack(t *testing.T) {
 }
 
 func TestPeersBackDoNotCountStaleBytes(t *testing.T) {
+	t.Parallel()
 	// Fast BT, then every peer leaves: the window still holds the fast bytes when the grace ends.
 	// Peers that come back but deliver nothing must not end http-main on those old bytes.
 	cfg := DefaultConfig()
@@ -313,6 +326,7 @@ func TestPeersBackDoNotCountStaleBytes(t *testing.T) {
 }
 
 func TestBudgetRespectsShareCap(t *testing.T) {
+	t.Parallel()
 	for _, share := range []float64{0.10, 0.30, 0.50} {
 		t.Run(fmt.Sprint(share), func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -346,6 +360,7 @@ func TestBudgetRespectsShareCap(t *testing.T) {
 }
 
 func TestBudgetAfterCounterReset(t *testing.T) {
+	t.Parallel()
 	s := newSim(t, DefaultConfig())
 	s.run(time.Minute, 100*KiB)
 	s.wantMode(ModeAssist)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestFromSettings(t *testing.T) {
+	t.Parallel()
 	c := FromSettings(api.Settings{Threshold: 200 * KiB, WindowMs: 30000, SampleMs: 1000, CooldownMs: 60000, HTTPShare: 0.2, BTGraceMs: 5000})
 	want := Config{SampleInterval: time.Second, Window: 30 * time.Second, Threshold: 200 * KiB,
 		Cooldown: time.Minute, HTTPShareCap: 0.2, BTGrace: 5 * time.Second}
@@ -23,6 +24,7 @@ func TestFromSettings(t *testing.T) {
 }
 
 func TestValidateSettings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		s    api.Settings

@@ -6,6 +6,7 @@ import (
 )
 
 func TestAdaptThreshold(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		base    float64
@@ -45,6 +46,7 @@ func TestAdaptThreshold(t *testing.T) {
 }
 
 func TestAdaptThresholdMonotonic(t *testing.T) {
+	t.Parallel()
 	// Bigger files never lower the threshold; bigger swarms never raise it.
 	prev := 0.0
 	for size := int64(MiB); size <= 512*GiB; size *= 2 {

@@ -9,6 +9,7 @@ import (
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func TestWindowRateAndFull(t *testing.T) {
+	t.Parallel()
 	w := NewWindow(45 * time.Second)
 	var total int64
 	for i := 0; i <= 30; i++ {
@@ -28,6 +29,7 @@ func TestWindowRateAndFull(t *testing.T) {
 }
 
 func TestWindowForgetsOldSamples(t *testing.T) {
+	t.Parallel()
 	w := NewWindow(30 * time.Second)
 	var total int64
 	at := t0
@@ -51,6 +53,7 @@ func TestWindowForgetsOldSamples(t *testing.T) {
 }
 
 func TestWindowCounterResets(t *testing.T) {
+	t.Parallel()
 	w := NewWindow(30 * time.Second)
 	for i := 0; i < 20; i++ {
 		w.Add(t0.Add(time.Duration(i)*2*time.Second), int64(i)*MiB)
@@ -70,6 +73,7 @@ func TestWindowCounterResets(t *testing.T) {
 }
 
 func TestWindowStaleCounter(t *testing.T) {
+	t.Parallel()
 	w := NewWindow(30 * time.Second)
 	w.Add(t0, 0)
 	w.Add(t0.Add(2*time.Second), MiB)

@@ -7,12 +7,13 @@ import (
 
 	"dist/core/api"
 	"dist/core/lease"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 // TestDeadHolderShareReturns: a host dies holding the origin's only connection; another host gets
 // it within two lease lifetimes, and the dead host's lease is gone from the controller.
 func TestDeadHolderShareReturns(t *testing.T) {
+	t.Parallel()
 	const ttl = time.Second
 	ctl := newCtl(t, ttl)
 	org := startOrigin(t, 4<<20, origin.ModeNormal, 0)
@@ -49,6 +50,7 @@ func TestDeadHolderShareReturns(t *testing.T) {
 // SQLite file) while hosts pull; the policy is still there, the bytes spent in the window are not
 // forgotten, and at the origin the caps hold throughout.
 func TestControllerRestartKeepsCapsAndSpent(t *testing.T) {
+	t.Parallel()
 	const (
 		maxConns = 3
 		maxRate  = 4 << 20

@@ -69,7 +69,7 @@ type sizedKey struct{}
 var ErrClosed = errors.New("origin gate closed")
 
 // Gate admits requests to one origin under a controller lease. It implements fetch.Gate and the
-// optional fetch.ConnContexter, fetch.Observer and fetch.Sizer.
+// optional fetch.ConnContexter, fetch.Observer, fetch.Sizer and fetch.Refunder.
 type Gate struct {
 	cfg Config
 	log *slog.Logger
@@ -114,6 +114,7 @@ var (
 	_ fetch.ConnContexter = (*Gate)(nil)
 	_ fetch.Observer      = (*Gate)(nil)
 	_ fetch.Sizer         = (*Gate)(nil)
+	_ fetch.Refunder      = (*Gate)(nil)
 )
 
 // New returns a Gate; it asks for a lease on first use.
@@ -333,6 +334,30 @@ func (g *Gate) Observe(status int, latency time.Duration) {
 	}
 	g.latSum += latency
 	g.latN++
+}
+
+// Refund gives back n bytes that Wait admitted and the origin did not send (an error answer, the
+// rest of a body it ended short), so failed attempts do not spend the origin's byte budget. Call it
+// holding the connection of the request: a renewal waits for connections to be given back, so the
+// bytes are still counted under the grant that charged them and the renewal reports them unused.
+// Without a lease (closed, lost) there is nothing to give back to; only the total is corrected.
+func (g *Gate) Refund(n int) {
+	if n <= 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := int64(n)
+	if g.lease != nil {
+		// Never more than was charged and sent under this grant.
+		k = min(k, max(g.used-g.pending, 0))
+		if g.left >= 0 {
+			g.left += k
+		}
+		g.used -= k
+	}
+	g.total -= min(int64(n), g.total)
+	g.signal()
 }
 
 // RequestSize is the largest request the lease suits.

@@ -28,6 +28,7 @@ func (r refusing) ReleaseLease(context.Context, string, int64) error { return r.
 
 // TestFailClosed: without a lease nothing is admitted, and the Gate says why.
 func TestFailClosed(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		ctl    refusing

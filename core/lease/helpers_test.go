@@ -18,7 +18,7 @@ import (
 	"dist/core/lease"
 	"dist/core/store"
 	"dist/daemon/controller"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 const (
@@ -189,17 +189,12 @@ func (h *holder) stop() {
 	_ = h.gate.Close()
 }
 
-var dump func()
-
 // eventually waits up to d for cond, polling; it fails the test with what when cond never holds.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			if dump != nil {
-				dump()
-			}
 			t.Fatalf("after %s: %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition, not synchronising on time

@@ -9,7 +9,7 @@ import (
 
 	"dist/core/api"
 	"dist/core/lease"
-	"dist/fixtures/origin"
+	"dist/daemon/demo/origin"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -22,6 +22,7 @@ func TestFleetStaysInsideOriginCaps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 25 s")
 	}
+	t.Parallel()
 	const (
 		hosts    = 20
 		maxConns = 6
@@ -40,13 +41,16 @@ func TestFleetStaysInsideOriginCaps(t *testing.T) {
 		hs[i] = startHolder(t, ctl.host(), fmt.Sprintf("host-%02d", i), org, fileSize)
 	}
 
-	dump = func() { // what the hosts and the controller say, when a wait fails
+	t.Cleanup(func() { // what the hosts and the controller say, when the test fails
+		if !t.Failed() {
+			return
+		}
 		for _, h := range hs {
 			t.Logf("%+v err=%v", h.gate.State(), h.err.Load())
 		}
 		t.Logf("%+v", ctl.status(org.URL()))
 		t.Logf("origin %+v", org.Stats())
-	}
+	})
 	// The budget runs out after 10-20 s (rates are throttled near its end): every host must then be waiting, saying
 	// why, and the origin must have stopped sending.
 	spentOut := func() bool {

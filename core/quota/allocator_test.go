@@ -108,6 +108,7 @@ func checkCaps(t *testing.T, lim Limits, now time.Time, leases map[string]Lease)
 }
 
 func TestSharesFollowWeights(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxConns: 100, MaxRate: 100 * MiB}, 10*time.Second, WithReserve(0))
 	c := &clock{t0}
 	h := newHolders(t, a, []Request{
@@ -131,6 +132,7 @@ func TestSharesFollowWeights(t *testing.T) {
 }
 
 func TestEvenSplitWithReserve(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxConns: 20, MaxRate: 60 * MiB}, 10*time.Second)
 	c := &clock{t0}
 	var reqs []Request
@@ -153,6 +155,7 @@ func TestEvenSplitWithReserve(t *testing.T) {
 }
 
 func TestNewcomerGetsReserveAtOnce(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxConns: 100, MaxRate: 100 * MiB}, 10*time.Second)
 	c := &clock{t0}
 	first := mustAcquire(t, a, c.now, Request{Holder: "first"})
@@ -172,6 +175,7 @@ func TestNewcomerGetsReserveAtOnce(t *testing.T) {
 }
 
 func TestRelaysFirst(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxConns: 20, MaxRate: 100 * MiB}, 10*time.Second, WithReserve(0))
 	c := &clock{t0}
 	reqs := []Request{{Holder: "c1"}, {Holder: "c2"}, {Holder: "c3", Bandwidth: 10}}
@@ -215,6 +219,7 @@ func TestRelaysFirst(t *testing.T) {
 }
 
 func TestUnboundedRelaysTakeEverything(t *testing.T) {
+	t.Parallel()
 	// Relays that state no want split the whole origin; clients then get nothing. Relays are meant
 	// to say what they need.
 	a := New(Limits{MaxConns: 10}, 10*time.Second)
@@ -229,6 +234,7 @@ func TestUnboundedRelaysTakeEverything(t *testing.T) {
 }
 
 func TestCapsNeverExceededRandom(t *testing.T) {
+	t.Parallel()
 	for seed := uint64(1); seed <= 25; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
@@ -331,6 +337,7 @@ func TestCapsNeverExceededRandom(t *testing.T) {
 }
 
 func TestNoStarvation(t *testing.T) {
+	t.Parallel()
 	// More holders than connections, one of them far heavier: everyone still gets turns.
 	a := New(Limits{MaxConns: 10, MaxRate: 50 * MiB}, 10*time.Second)
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -355,6 +362,7 @@ func TestNoStarvation(t *testing.T) {
 }
 
 func TestExpireReturnsDeadHoldersShare(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxConns: 10, MaxRate: 10 * MiB, MaxBytes: 10 * GiB}, 10*time.Second)
 	c := &clock{t0}
 	dead := mustAcquire(t, a, c.now, Request{Holder: "dead"})
@@ -389,6 +397,7 @@ func TestExpireReturnsDeadHoldersShare(t *testing.T) {
 }
 
 func TestWaitingHolderIsForgotten(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxConns: 1}, 10*time.Second)
 	mustAcquire(t, a, t0, Request{Holder: "a"})
 	if _, ok, _ := a.Acquire(t0, Request{Holder: "b"}); ok {
@@ -403,6 +412,7 @@ func TestWaitingHolderIsForgotten(t *testing.T) {
 }
 
 func TestBackOffAndRecover(t *testing.T) {
+	t.Parallel()
 	ttl := 10 * time.Second
 	a := New(Limits{MaxConns: 100, MaxRate: 100 * MiB}, ttl)
 	c := &clock{t0}
@@ -460,6 +470,7 @@ func TestBackOffAndRecover(t *testing.T) {
 }
 
 func TestBackOffOnLatency(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		usual time.Duration
@@ -495,6 +506,7 @@ func TestBackOffOnLatency(t *testing.T) {
 }
 
 func TestByteBudget(t *testing.T) {
+	t.Parallel()
 	lim := Limits{MaxConns: 10, MaxRate: 10 * MiB, MaxBytes: GiB, Window: time.Hour}
 	a := New(lim, 10*time.Second, WithReserve(0))
 	c := &clock{t0} // 12:00
@@ -552,6 +564,7 @@ func TestByteBudget(t *testing.T) {
 }
 
 func TestByteBudgetUnlimitedRate(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxConns: 10, MaxBytes: 100 * MiB, Window: time.Hour}, 10*time.Second, WithReserve(0))
 	x := mustAcquire(t, a, t0, Request{Holder: "x", Conns: 5})
 	if x.Rate != Unlimited || x.Bytes != 50*MiB {
@@ -570,6 +583,7 @@ func TestByteBudgetUnlimitedRate(t *testing.T) {
 }
 
 func TestUnlimited(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{}, 0)
 	l := mustAcquire(t, a, t0, Request{Holder: "h"})
 	if l.Conns != DefaultConns || l.Rate != Unlimited || l.Bytes != Unlimited || a.TTL() != DefaultTTL {
@@ -586,6 +600,7 @@ func TestUnlimited(t *testing.T) {
 }
 
 func TestReacquireReplacesLease(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxConns: 10, MaxRate: 10 * MiB, MaxBytes: GiB}, 10*time.Second)
 	old := mustAcquire(t, a, t0, Request{Holder: "h"})
 	l := mustAcquire(t, a, t0.Add(time.Second), Request{Holder: "h"})
@@ -608,6 +623,7 @@ func TestReacquireReplacesLease(t *testing.T) {
 }
 
 func TestSnapshotRestore(t *testing.T) {
+	t.Parallel()
 	lim := Limits{MaxConns: 10, MaxRate: 10 * MiB, MaxBytes: 10 * GiB, Window: time.Hour}
 	ttl := 10 * time.Second
 	a := New(lim, ttl)
@@ -656,6 +672,7 @@ func TestSnapshotRestore(t *testing.T) {
 }
 
 func TestWindowRollover(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxBytes: GiB, Window: 24 * time.Hour}, time.Minute)
 	now := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
 	l := mustAcquire(t, a, now, Request{Holder: "h", Rate: MiB})
@@ -671,6 +688,7 @@ func TestWindowRollover(t *testing.T) {
 }
 
 func TestLimitsValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		l    Limits
 		want string
@@ -692,6 +710,7 @@ func TestLimitsValidate(t *testing.T) {
 }
 
 func TestSetLimitsAppliesAtRenewal(t *testing.T) {
+	t.Parallel()
 	a := New(Limits{MaxConns: 100, MaxRate: 100 * MiB}, 10*time.Second, WithReserve(0))
 	l := mustAcquire(t, a, t0, Request{Holder: "h"})
 	a.SetLimits(t0.Add(time.Second), Limits{MaxConns: 10, MaxRate: 10 * MiB})

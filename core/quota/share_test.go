@@ -8,6 +8,7 @@ import (
 )
 
 func TestWaterfill(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		total float64
@@ -44,6 +45,7 @@ func TestWaterfill(t *testing.T) {
 }
 
 func TestFillConns(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	mk := func(name string, w float64, want, held int, since time.Duration) *cand {
 		c := &cand{holder: name, weight: w, wantConns: want, held: held}

@@ -24,6 +24,7 @@ func names(ps []api.Peer) []string {
 }
 
 func TestOrderPeers(t *testing.T) {
+	t.Parallel()
 	self := peerHost("me", "a", "10.0.0.1:6881")
 	tests := []struct {
 		name  string
@@ -125,6 +126,7 @@ func TestOrderPeers(t *testing.T) {
 }
 
 func TestOrderPeersFields(t *testing.T) {
+	t.Parallel()
 	got := OrderPeers(api.Host{Name: "me"}, []PeerCand{
 		{Host: peerHost("r", "a", "10.0.0.9:6881"), Relay: true, Complete: true},
 	}, 50)
@@ -149,6 +151,7 @@ func netHost(name, siteName, bt string, labels map[string]string) api.Host {
 }
 
 func TestOrderPeersLocality(t *testing.T) {
+	t.Parallel()
 	self := peerHost("me", "a", "10.1.2.3:6881")
 	cands := []PeerCand{
 		{Host: peerHost("p-far", "b", "192.168.9.9:1")},
@@ -163,6 +166,7 @@ func TestOrderPeersLocality(t *testing.T) {
 }
 
 func TestOrderPeersInternalAddress(t *testing.T) {
+	t.Parallel()
 	nat := map[string]string{NetworkLabel: "ams-lan", InternalAddrLabel: "10.0.0.5:6881"}
 	peer := netHost("p", "a", "203.0.113.5:6881", nat)
 	inside := netHost("in", "a", "203.0.113.6:6881", map[string]string{NetworkLabel: "ams-lan"})
@@ -182,6 +186,7 @@ func TestOrderPeersInternalAddress(t *testing.T) {
 }
 
 func TestOrderPeersPointedRelayAndCap(t *testing.T) {
+	t.Parallel()
 	self := peerHost("me", "a", "x:0")
 	var cands []PeerCand
 	for i := range 30 {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestRelayCount(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name                          string
 		targets, requested, available int
@@ -46,6 +47,7 @@ func host(name, siteName string) api.Host {
 }
 
 func TestPickRelays(t *testing.T) {
+	t.Parallel()
 	targets := []api.Host{host("c1", "a"), host("c2", "a"), host("c3", "a"), host("c4", "b"), host("c5", "")}
 	tests := []struct {
 		name  string
@@ -109,6 +111,7 @@ func TestPickRelays(t *testing.T) {
 }
 
 func TestPickRelaysLeavesInputAlone(t *testing.T) {
+	t.Parallel()
 	cands := []Candidate{{Host: host("r2", "a"), Active: 0}, {Host: host("r1", "a"), Active: 0}}
 	PickRelays(cands, nil, 2)
 	if cands[0].Host.Name != "r2" {
@@ -117,6 +120,7 @@ func TestPickRelaysLeavesInputAlone(t *testing.T) {
 }
 
 func TestPickSpreadsOverSites(t *testing.T) {
+	t.Parallel()
 	// 6 targets in a, 4 in b: two relays go one to each site, not both to the larger one.
 	var targets []api.Host
 	for i := range 6 {
@@ -134,6 +138,7 @@ func TestPickSpreadsOverSites(t *testing.T) {
 }
 
 func TestPickLoadAndHistory(t *testing.T) {
+	t.Parallel()
 	targets := []api.Host{host("c1", "a"), host("c2", "a")}
 	tests := []struct {
 		name  string
@@ -186,6 +191,7 @@ func regional(name, siteName, regionName string) api.Host {
 }
 
 func TestReplace(t *testing.T) {
+	t.Parallel()
 	targets := []api.Host{host("c1", "a"), host("c2", "a"), host("c3", "b")}
 	cands := []Candidate{
 		{Host: host("ra1", "a")}, {Host: host("ra2", "a"), Active: 1}, {Host: host("rb", "b")},
@@ -202,6 +208,7 @@ func TestReplace(t *testing.T) {
 }
 
 func TestPoint(t *testing.T) {
+	t.Parallel()
 	relays := []api.Host{host("ra", "a"), host("rb", "b"), host("rc", "c")}
 	clients := []api.Host{host("a1", "a"), host("a2", "a"), host("b1", "b"), host("x1", ""), host("x2", ""), host("x3", "")}
 	got := Point(relays, clients)

@@ -22,11 +22,15 @@ type Lifecycle interface {
 	AddAssignments(ctx context.Context, distID string, as []api.Assignment) ([]string, error)
 	// EndAssignment sets an assignment's state and error unless it is already done, failed or
 	// cancelled (a seeding relay that went away can still be ended). Answers whether it changed.
-	EndAssignment(ctx context.Context, id, state, errMsg string, at time.Time) (bool, error)
+	EndAssignment(ctx context.Context, id string, state api.TaskState, errMsg string, at time.Time) (bool, error)
 	// ReplaceRelay, in one transaction, fails the relay assignment of lost (unless done, failed or
 	// cancelled), adds a pending relay assignment for next, and appends ev: a crash leaves all
 	// three or none, so a relay is never replaced twice.
 	ReplaceRelay(ctx context.Context, distID, lost, reason, next string, at time.Time, ev Event) error
+	// ReopenAssignment, in one transaction, sets a failed assignment back to pending with no error
+	// (its host gets the task again) and appends ev. Answers false, appending nothing, when the
+	// assignment is not failed.
+	ReopenAssignment(ctx context.Context, id string, at time.Time, ev Event) (bool, error)
 }
 
 // DistLifecycle is a distribution's deadline and priority.
@@ -104,7 +108,7 @@ func (s *SQLite) addAssignments(ctx context.Context, distID string, as []api.Ass
 	defer ins.Close()
 	var added []string
 	for _, a := range as {
-		if a.Role != api.RoleRelay && a.Role != api.RoleClient {
+		if !a.Role.Assignable() {
 			return nil, fmt.Errorf("assignment of %s: unknown role %q", a.Host, a.Role)
 		}
 		id := api.AssignmentID(distID, a.Host, a.Role)
@@ -124,7 +128,7 @@ func (s *SQLite) addAssignments(ctx context.Context, distID string, as []api.Ass
 }
 
 // EndAssignment moves an unfinished assignment to state with errMsg.
-func (s *SQLite) EndAssignment(ctx context.Context, id, state, errMsg string, at time.Time) (bool, error) {
+func (s *SQLite) EndAssignment(ctx context.Context, id string, state api.TaskState, errMsg string, at time.Time) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE assignments SET state = ?, error = ?, updated_at = ?
 		WHERE id = ? AND state NOT IN ('done', 'failed', 'cancelled')`, state, errMsg, toMs(at), id)
 	if err != nil {
@@ -177,4 +181,37 @@ func (s *SQLite) replaceRelay(ctx context.Context, distID, lost, reason, next st
 		return err
 	}
 	return tx.Commit()
+}
+
+// ReopenAssignment sets a failed assignment back to pending and appends ev, in one transaction.
+func (s *SQLite) ReopenAssignment(ctx context.Context, id string, at time.Time, ev Event) (bool, error) {
+	ok, err := s.reopenAssignment(ctx, id, at, ev)
+	if err != nil {
+		return false, fmt.Errorf("reopen assignment %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+func (s *SQLite) reopenAssignment(ctx context.Context, id string, at time.Time, ev Event) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE assignments SET state = 'pending', error = '', updated_at = ?
+		WHERE id = ? AND state = 'failed'`, toMs(at), id)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if ev.At.IsZero() {
+		ev.At = at
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO events (at, dist_id, host, kind, msg) VALUES (?, ?, ?, ?, ?)`,
+		toMs(ev.At), ev.DistID, ev.Host, ev.Kind, ev.Msg); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
 }

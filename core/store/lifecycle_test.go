@@ -11,6 +11,7 @@ import (
 )
 
 func TestLifecycleRoundTrip(t *testing.T) {
+	t.Parallel()
 	s, ctx := openTest(t), context.Background()
 	mustCreate(t, s, dist("d1", t0, api.DistPending), nil)
 	mustCreate(t, s, dist("d2", t0, api.DistPending), nil)
@@ -34,6 +35,7 @@ func TestLifecycleRoundTrip(t *testing.T) {
 }
 
 func TestAddAndEndAssignments(t *testing.T) {
+	t.Parallel()
 	s, ctx := openTest(t), context.Background()
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "c1", api.RoleClient, api.TaskDone))
 	added, err := s.AddAssignments(ctx, "d1", []api.Assignment{
@@ -48,7 +50,7 @@ func TestAddAndEndAssignments(t *testing.T) {
 		t.Fatalf("added %v, want %v", added, want)
 	}
 	as, _ := s.Assignments(ctx, "d1")
-	states := map[string]string{}
+	states := map[string]api.TaskState{}
 	for _, a := range as {
 		states[a.ID] = a.State
 	}
@@ -77,6 +79,7 @@ func TestAddAndEndAssignments(t *testing.T) {
 }
 
 func TestReplaceRelay(t *testing.T) {
+	t.Parallel()
 	s, ctx := openTest(t), context.Background()
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "r1", api.RoleRelay, api.TaskDownloading))
 	ev := Event{DistID: "d1", Host: "r1", Kind: "relay-replaced", Msg: "r1 replaced by r2"}
@@ -86,7 +89,7 @@ func TestReplaceRelay(t *testing.T) {
 	as, _ := s.Assignments(ctx, "d1")
 	got := map[string]string{}
 	for _, a := range as {
-		got[a.Host] = a.State + " " + a.Error
+		got[a.Host] = string(a.State) + " " + a.Error
 	}
 	if got["r1"] != "failed relay lost: offline" || got["r2"] != "pending " {
 		t.Fatalf("after replace: %v", got)
@@ -101,5 +104,28 @@ func TestReplaceRelay(t *testing.T) {
 	}
 	if evs, _ := s.Events(ctx, "d1", 0); len(evs) != 1 {
 		t.Fatalf("a refused replacement left %d events", len(evs))
+	}
+}
+
+func TestReopenAssignment(t *testing.T) {
+	t.Parallel()
+	s, ctx := openTest(t), context.Background()
+	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "r1", api.RoleRelay, api.TaskDownloading))
+	ev := Event{DistID: "d1", Host: "r1", Kind: "relay-reused", Msg: "r1 is back"}
+	if ok, err := s.ReopenAssignment(ctx, "d1/r1/relay", t0, ev); err != nil || ok {
+		t.Fatalf("reopen of a live assignment = %v, %v; want false", ok, err)
+	}
+	if _, err := s.EndAssignment(ctx, "d1/r1/relay", api.TaskFailed, "relay lost: offline", t0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.ReopenAssignment(ctx, "d1/r1/relay", t0.Add(time.Second), ev); err != nil || !ok {
+		t.Fatalf("reopen of a failed assignment = %v, %v; want true", ok, err)
+	}
+	as, _ := s.Assignments(ctx, "d1")
+	if len(as) != 1 || as[0].State != api.TaskPending || as[0].Error != "" || !as[0].UpdatedAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("reopened assignment = %+v", as)
+	}
+	if evs, _ := s.Events(ctx, "d1", 0); len(evs) != 1 || evs[0].Kind != "relay-reused" {
+		t.Fatalf("events = %+v, want the one relay-reused", evs)
 	}
 }

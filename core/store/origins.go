@@ -68,7 +68,7 @@ func (s *SQLite) PutOriginLimits(ctx context.Context, origin string, l quota.Lim
 	if err != nil {
 		return fmt.Errorf("store origin %s: %w", origin, err)
 	}
-	return nil
+	return s.markHeld()
 }
 
 // PutOriginSnapshot inserts or changes an origin's snapshot, keeping its limits.
@@ -81,5 +81,5 @@ func (s *SQLite) PutOriginSnapshot(ctx context.Context, origin string, snap quot
 	if err != nil {
 		return fmt.Errorf("store spent bytes of origin %s: %w", origin, err)
 	}
-	return nil
+	return s.markHeld()
 }

@@ -10,6 +10,7 @@ import (
 )
 
 func TestOriginsPersistAcrossReopen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "controller.db")
 	st, err := Open(path)

@@ -4,21 +4,23 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"dist/core/api"
 )
 
 // Sample is one assignment's counters at one time, as a host reported them.
 type Sample struct {
-	DistID          string    `json:"dist_id"`
-	Host            string    `json:"host"`
-	Role            string    `json:"role"`
-	At              time.Time `json:"at"`
-	State           string    `json:"state"`
-	Have            int64     `json:"have"`
-	BytesBT         int64     `json:"bytes_bt"`
-	BytesHTTPRelay  int64     `json:"bytes_http_relay"`
-	BytesHTTPOrigin int64     `json:"bytes_http_origin"`
-	BytesUp         int64     `json:"bytes_up"`
-	Peers           int       `json:"peers"`
+	DistID          string        `json:"dist_id"`
+	Host            string        `json:"host"`
+	Role            api.Role      `json:"role"`
+	At              time.Time     `json:"at"`
+	State           api.TaskState `json:"state"`
+	Have            int64         `json:"have"`
+	BytesBT         int64         `json:"bytes_bt"`
+	BytesHTTPRelay  int64         `json:"bytes_http_relay"`
+	BytesHTTPOrigin int64         `json:"bytes_http_origin"`
+	BytesUp         int64         `json:"bytes_up"`
+	Peers           int           `json:"peers"`
 }
 
 // RelayRate is the throughput seen from a relay's distributions to the clients of one site.

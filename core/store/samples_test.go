@@ -9,6 +9,7 @@ import (
 )
 
 func TestSamples(t *testing.T) {
+	t.Parallel()
 	s, ctx := openTest(t), context.Background()
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil)
 	err := s.AddSamples(ctx, []Sample{
@@ -29,6 +30,7 @@ func TestSamples(t *testing.T) {
 }
 
 func TestRelayRates(t *testing.T) {
+	t.Parallel()
 	s, ctx := openTest(t), context.Background()
 	for _, h := range []api.Host{
 		{Name: "c1", Labels: map[string]string{"site": "a"}},

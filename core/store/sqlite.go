@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -26,15 +28,25 @@ var migrationFS embed.FS
 
 // SQLite is the Store of a single controller, kept in one SQLite file.
 type SQLite struct {
-	db *sql.DB
+	db   *sql.DB
+	path string
+
+	// held is set once the marker beside the database is written (integrity.go).
+	held   atomic.Bool
+	markMu sync.Mutex
 }
 
 var _ Store = (*SQLite)(nil)
 
-// Open opens (creating if needed) the store at path and brings its schema up to date.
+// Open opens (creating if needed) the store at path and brings its schema up to date. It refuses a
+// damaged database (PRAGMA quick_check), and a missing or empty one when the marker beside it
+// shows it held data (integrity.go); each error says how to restore a backup.
 func Open(path string) (*SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := checkPresent(path); err != nil {
+		return nil, err
 	}
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
@@ -44,11 +56,24 @@ func Open(path string) (*SQLite, error) {
 	// without piling up waiters on the file lock.
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	if err := migrate(context.Background(), db); err != nil {
+	ctx := context.Background()
+	if err := checkIntegrity(ctx, db, path); err != nil {
 		db.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		if corrupt(err) {
+			return nil, damaged(path, err.Error())
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &SQLite{db: db}, nil
+	s := &SQLite{db: db, path: path}
+	if err := s.checkHeld(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // dsn builds the connection string. _txlock=immediate makes every write transaction take the
@@ -151,7 +176,7 @@ func fromMs(ms int64) time.Time {
 }
 
 // Encoding string maps and slices cannot fail; nil is stored as empty so columns are never null.
-func jsonList(v []string) string {
+func jsonList[T ~string](v []T) string {
 	if v == nil {
 		return "[]"
 	}
@@ -228,7 +253,7 @@ func (s *SQLite) UpsertHost(ctx context.Context, h api.Host) error {
 	if err != nil {
 		return fmt.Errorf("upsert host %s: %w", h.Name, err)
 	}
-	return nil
+	return s.markHeld()
 }
 
 // TouchHost sets a host's last_seen.
@@ -336,7 +361,7 @@ func (s *SQLite) CreateDistribution(ctx context.Context, d api.Distribution, met
 	if err := s.createDistribution(ctx, d, metainfo, as); err != nil {
 		return fmt.Errorf("create distribution %s: %w", d.ID, err)
 	}
-	return nil
+	return s.markHeld()
 }
 
 func (s *SQLite) createDistribution(ctx context.Context, d api.Distribution, metainfo []byte, as []api.Assignment) error {
@@ -376,7 +401,7 @@ func (s *SQLite) createDistribution(ctx context.Context, d api.Distribution, met
 		if a.DistID != "" && a.DistID != d.ID {
 			return fmt.Errorf("assignment %s belongs to distribution %s", a.ID, a.DistID)
 		}
-		if a.Role != api.RoleRelay && a.Role != api.RoleClient {
+		if !a.Role.Assignable() {
 			return fmt.Errorf("assignment %s: unknown role %q", a.ID, a.Role)
 		}
 		if a.ID == "" {
@@ -461,7 +486,7 @@ func (s *SQLite) SetMetainfo(ctx context.Context, id string, metainfo []byte, in
 }
 
 // SetDistributionState sets state, and ended_at when ended is not zero. ErrNotFound if unknown.
-func (s *SQLite) SetDistributionState(ctx context.Context, id, state string, ended time.Time) error {
+func (s *SQLite) SetDistributionState(ctx context.Context, id string, state api.DistState, ended time.Time) error {
 	e := toMs(ended)
 	err := mustAffect(s.db.ExecContext(ctx,
 		`UPDATE distributions SET state = ?, ended_at = CASE WHEN ? = 0 THEN ended_at ELSE ? END WHERE id = ?`,
@@ -600,7 +625,7 @@ func (s *SQLite) applyReport(ctx context.Context, host string, r []api.TaskRepor
 	var changed []string
 	seen := make(map[string]bool)
 	for _, t := range r {
-		var old string
+		var old api.TaskState
 		err := get.QueryRowContext(ctx, t.ID, host).Scan(&old)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // not this host's, or gone

@@ -28,14 +28,14 @@ func openTest(t *testing.T) *SQLite {
 	return s
 }
 
-func dist(id string, created time.Time, state string) api.Distribution {
+func dist(id string, created time.Time, state api.DistState) api.Distribution {
 	return api.Distribution{
 		ID: id, Name: id + ".img", Source: "http://origin/" + id, Size: 1 << 20,
 		State: state, Selectors: []string{"all"}, CreatedAt: created,
 	}
 }
 
-func asg(distID, host, role, state string) api.Assignment {
+func asg(distID, host string, role api.Role, state api.TaskState) api.Assignment {
 	return api.Assignment{ID: api.AssignmentID(distID, host, role), DistID: distID, Host: host, Role: role, State: state}
 }
 
@@ -56,6 +56,7 @@ func pragmaInt(t *testing.T, s *SQLite, name string) int {
 }
 
 func TestOpenMigrates(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ms, err := migrations()
 	if err != nil {
@@ -93,7 +94,7 @@ func TestOpenMigrates(t *testing.T) {
 			t.Errorf("schema object %s: count %d, %v", name, n, err)
 		}
 	}
-	if err := s.UpsertHost(ctx, api.Host{Name: "h1", Roles: []string{api.RoleClient}}); err != nil {
+	if err := s.UpsertHost(ctx, api.Host{Name: "h1", Roles: []api.Role{api.RoleClient}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -124,6 +125,7 @@ func TestOpenMigrates(t *testing.T) {
 }
 
 func TestCreateDistributionAtomic(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	cases := []struct {
 		name string
@@ -166,6 +168,7 @@ func TestCreateDistributionAtomic(t *testing.T) {
 }
 
 func TestCreateDistributionDefaults(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
 	mustCreate(t, s, dist("d1", t0, ""), nil, api.Assignment{Host: "h1", Role: api.RoleClient})
@@ -183,6 +186,7 @@ func TestCreateDistributionDefaults(t *testing.T) {
 }
 
 func TestNotFoundAndExists(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "h1", api.RoleClient, ""))
@@ -218,9 +222,10 @@ func TestNotFoundAndExists(t *testing.T) {
 }
 
 func TestHosts(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
-	b := api.Host{Name: "b", Labels: map[string]string{"rack": "r1"}, Roles: []string{api.RoleRelay, api.RoleClient},
+	b := api.Host{Name: "b", Labels: map[string]string{"rack": "r1"}, Roles: []api.Role{api.RoleRelay, api.RoleClient},
 		HTTPURL: "http://b:7000", BTAddr: "b:6881", Version: "1.0", LastSeen: t0}
 	a := api.Host{Name: "a", LastSeen: t0}
 	for _, h := range []api.Host{b, a} {
@@ -234,7 +239,7 @@ func TestHosts(t *testing.T) {
 	}
 
 	// Upsert replaces every field; touch moves last_seen only.
-	b.Roles, b.Version, b.Labels = []string{api.RoleClient}, "1.1", nil
+	b.Roles, b.Version, b.Labels = []api.Role{api.RoleClient}, "1.1", nil
 	if err := s.UpsertHost(ctx, b); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +247,7 @@ func TestHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.LastSeen = t0.Add(time.Minute)
-	a.Roles = []string{} // stored nil reads back empty, so JSON shows [] rather than null
+	a.Roles = []api.Role{} // stored nil reads back empty, so JSON shows [] rather than null
 	hs, err := s.Hosts(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -256,9 +261,10 @@ func TestHosts(t *testing.T) {
 }
 
 func TestAggregates(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
-	client := func(host, state string, have, bt, relay, origin int64) api.Assignment {
+	client := func(host string, state api.TaskState, have, bt, relay, origin int64) api.Assignment {
 		a := asg("d1", host, api.RoleClient, state)
 		a.Have, a.BytesBT, a.BytesHTTPRelay, a.BytesHTTPOrigin = have, bt, relay, origin
 		return a
@@ -322,6 +328,7 @@ func TestAggregates(t *testing.T) {
 }
 
 func TestSetMetainfoAndState(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
 	mustCreate(t, s, dist("d1", t0, api.DistPending), nil)
@@ -333,7 +340,7 @@ func TestSetMetainfoAndState(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := []struct {
-		state     string
+		state     api.DistState
 		ended     time.Time
 		wantEnded time.Time
 	}{
@@ -357,6 +364,7 @@ func TestSetMetainfoAndState(t *testing.T) {
 }
 
 func TestApplyReport(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil,
@@ -481,6 +489,7 @@ func TestApplyReport(t *testing.T) {
 }
 
 func TestHostTasks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
 	now := t0.Add(24 * time.Hour)
@@ -488,7 +497,7 @@ func TestHostTasks(t *testing.T) {
 	// Created in the reverse of creation time, to see the ordering come from created_at.
 	dists := []struct {
 		id    string
-		state string
+		state api.DistState
 		ended time.Time
 	}{
 		{"edge", api.DistComplete, now.Add(-keep)}, // ended exactly keep ago: out
@@ -545,6 +554,7 @@ func TestHostTasks(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
 	add := []Event{
@@ -581,13 +591,14 @@ func TestEvents(t *testing.T) {
 }
 
 func TestDurability(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	p := filepath.Join(t.TempDir(), "dist.db")
 	s, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpsertHost(ctx, api.Host{Name: "h1", Labels: map[string]string{"a": "b"}, Roles: []string{api.RoleClient}, LastSeen: t0}); err != nil {
+	if err := s.UpsertHost(ctx, api.Host{Name: "h1", Labels: map[string]string{"a": "b"}, Roles: []api.Role{api.RoleClient}, LastSeen: t0}); err != nil {
 		t.Fatal(err)
 	}
 	d := dist("d1", t0, api.DistActive)
@@ -650,6 +661,7 @@ func TestDurability(t *testing.T) {
 }
 
 func TestConcurrentReportsAndReads(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
 	const workers, rounds = 50, 20
@@ -689,7 +701,7 @@ func TestConcurrentReportsAndReads(t *testing.T) {
 				if err := s.TouchHost(ctx, host, t0.Add(time.Duration(r)*time.Second)); err != nil {
 					fail(err)
 				}
-				if err := s.AddEvent(ctx, Event{DistID: "d1", Host: host, Kind: "state", Msg: state}); err != nil {
+				if err := s.AddEvent(ctx, Event{DistID: "d1", Host: host, Kind: "state", Msg: string(state)}); err != nil {
 					fail(err)
 				}
 				if _, err := s.Distribution(ctx, "d1"); err != nil {

@@ -57,7 +57,7 @@ type Store interface {
 	// SetMetainfo stores the metainfo and the fields derived from it. ErrNotFound if unknown.
 	SetMetainfo(ctx context.Context, id string, metainfo []byte, infoHash string, pieceLen int64) error
 	// SetDistributionState sets state (and ended_at when ended is not zero).
-	SetDistributionState(ctx context.Context, id, state string, ended time.Time) error
+	SetDistributionState(ctx context.Context, id string, state api.DistState, ended time.Time) error
 
 	// HostTasks returns the host's assignments of distributions that are pending or active, plus those
 	// of distributions that ended as complete or partial less than keep ago (so hosts keep seeding a

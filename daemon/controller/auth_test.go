@@ -9,6 +9,7 @@ import (
 )
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.register("c1", "a", api.RoleClient)
 	hostBody := []byte(`{"name":"c9","roles":["client"]}`)
@@ -50,6 +51,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestEmptyTokenNeverMatches(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, func(o *controller.Options) { o.AdminToken = ""; o.HostToken = "" })
 	for _, auth := range []string{"", "Bearer ", "Bearer  "} {
 		if status, _ := rawRequest(t, "GET", e.url+"/v1/hosts", auth, nil); status != http.StatusUnauthorized {
@@ -62,6 +64,7 @@ func TestEmptyTokenNeverMatches(t *testing.T) {
 }
 
 func TestUnknownRouteIsJSON(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	status, code := rawRequest(t, "GET", e.url+"/v1/nope", "Bearer "+adminToken, nil)
 	if status != http.StatusNotFound || code != api.CodeNotFound {

@@ -26,7 +26,7 @@ func (s *Server) cancelDistribution(w http.ResponseWriter, r *http.Request) erro
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, d)
 		return nil
-	case ended(d.State):
+	case d.State.Ended():
 		s.mu.Unlock()
 		return errorf(http.StatusConflict, api.CodeConflict, "distribution %s already ended %s: there is nothing to cancel", id, d.State)
 	}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestCancelDistribution(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("c1", "c2")
@@ -46,6 +47,7 @@ func TestCancelDistribution(t *testing.T) {
 }
 
 func TestCancelRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("c1")

@@ -32,7 +32,10 @@ const idLen = 10
 func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var req api.CreateDistribution
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeLimited(w, r, &req, maxPushBody, pushFieldMax); err != nil {
+		return err
+	}
+	if err := checkPush(req); err != nil {
 		return err
 	}
 	d, err := s.plan(req)

@@ -15,7 +15,7 @@ import (
 func clientsOf(d api.Distribution) (clients, relays []string) {
 	for _, a := range d.Assignments {
 		if a.ID != api.AssignmentID(d.ID, a.Host, a.Role) || a.State != api.TaskPending {
-			return []string{"bad assignment " + a.ID + " " + a.State}, nil
+			return []string{"bad assignment " + a.ID + " " + string(a.State)}, nil
 		}
 		if a.Role == api.RoleClient {
 			clients = append(clients, a.Host)
@@ -27,6 +27,7 @@ func clientsOf(d api.Distribution) (clients, relays []string) {
 }
 
 func TestCreateSelectors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		to         []string
@@ -69,6 +70,7 @@ func TestCreateSelectors(t *testing.T) {
 }
 
 func TestCreateRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		req      api.CreateDistribution
@@ -151,6 +153,7 @@ func TestCreateRefused(t *testing.T) {
 }
 
 func TestCreateNeedsRelayForURLSource(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.register("c1", "a", api.RoleClient)
 	e.register("pub", "a", api.RoleRelay) // the only relay is the publisher: it does not count
@@ -181,6 +184,7 @@ func TestCreateNeedsRelayForURLSource(t *testing.T) {
 }
 
 func TestCreateMetainfoSizeMustMatchSource(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	_, err := e.admin.CreateDistribution(ctxT(t), api.CreateDistribution{
@@ -192,6 +196,7 @@ func TestCreateMetainfoSizeMustMatchSource(t *testing.T) {
 }
 
 func TestCreateRelayCount(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d, err := e.admin.CreateDistribution(ctxT(t), api.CreateDistribution{
@@ -211,6 +216,7 @@ func TestCreateRelayCount(t *testing.T) {
 }
 
 func TestOfflineRelayNotPicked(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	e.clock.Advance(time.Minute)

@@ -59,8 +59,13 @@ func (s *Server) distribution(ctx context.Context, id string) (api.Distribution,
 func (s *Server) putMetainfo(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
+	// The body is bounded by the piece count of the distribution's size, known before reading it.
+	known, err := s.distribution(ctx, id)
+	if err != nil {
+		return err
+	}
 	var mi []byte // the body is a JSON string: base64 of the bencoded bytes
-	if err := decode(w, r, &mi); err != nil {
+	if err := decodeLimited(w, r, &mi, metainfoBody(known.Size, known.PieceLength), nil); err != nil {
 		return err
 	}
 	if len(mi) == 0 {

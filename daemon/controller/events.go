@@ -37,6 +37,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = min(n, maxEventLimit)
 	}
+	if err := checkString("dist", q.Get("dist"), maxNameLen); err != nil {
+		return err
+	}
 	evs, err := s.st.Events(r.Context(), q.Get("dist"), limit)
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)

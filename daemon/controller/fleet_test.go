@@ -22,15 +22,16 @@ func (e *env) createWith(req api.CreateDistribution) api.Distribution {
 	return d
 }
 
-func states(d api.Distribution) map[string]string {
-	out := map[string]string{}
+func states(d api.Distribution) map[string]api.TaskState {
+	out := map[string]api.TaskState{}
 	for _, a := range d.Assignments {
-		out[a.Host+"/"+a.Role] = a.State
+		out[a.Host+"/"+string(a.Role)] = a.State
 	}
 	return out
 }
 
 func TestDeadlineEndsPartial(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.createWith(api.CreateDistribution{To: []string{"all"}, Deadline: e.clock.Now().Add(time.Minute), Priority: 5})
@@ -74,6 +75,7 @@ func TestDeadlineEndsPartial(t *testing.T) {
 }
 
 func TestLateHostJoins(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("site=a")
@@ -113,6 +115,7 @@ func TestLateHostJoins(t *testing.T) {
 }
 
 func TestFailedRelayReplaced(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	e.register("relay-a2", "a", api.RoleRelay)

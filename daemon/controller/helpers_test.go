@@ -99,7 +99,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 // register announces a host with the given roles and site label.
-func (e *env) register(name, site string, roles ...string) {
+func (e *env) register(name, site string, roles ...api.Role) {
 	e.t.Helper()
 	h := api.Host{Name: name, Roles: roles, BTAddr: name + ":6881", HTTPURL: "http://" + name + ":7700"}
 	if site != "" {

@@ -15,13 +15,14 @@ func (s *Server) registerHost(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &h); err != nil {
 		return err
 	}
+	if err := checkHost(h); err != nil {
+		return err
+	}
 	if err := validHostName(h.Name); err != nil {
 		return err
 	}
 	for _, role := range h.Roles {
-		switch role {
-		case api.RoleController, api.RoleRelay, api.RoleClient:
-		default:
+		if !role.Valid() {
 			return badRequest("unknown role %q: use controller, relay or client", role)
 		}
 	}

@@ -19,6 +19,12 @@ func (s *Server) acquireLease(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
+	if err := checkString("origin", req.Origin, maxURLLen); err != nil {
+		return err
+	}
+	if err := checkString("holder", req.Holder, maxNameLen); err != nil {
+		return err
+	}
 	key, err := api.OriginKey(req.Origin)
 	if err != nil {
 		return badRequest("%v", err)

@@ -15,6 +15,7 @@ const originURL = "http://origin.test/files/image.iso"
 func ptr[T any](v T) *T { return &v }
 
 func TestOriginPolicyAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := ctxT(t)
 	if _, err := e.host.SetOrigin(ctx, api.OriginUpdate{Origin: originURL, MaxConns: ptr(4)}); !api.IsCode(err, api.CodeUnauthorized) {
@@ -50,6 +51,7 @@ func TestOriginPolicyAPI(t *testing.T) {
 }
 
 func TestLeaseLifecycle(t *testing.T) {
+	t.Parallel()
 	const ttl = 4 * time.Second
 	e := newEnvWith(t, func(o *controller.Options) { o.LeaseTTL = ttl })
 	ctx := ctxT(t)
@@ -96,6 +98,7 @@ func TestLeaseLifecycle(t *testing.T) {
 }
 
 func TestRestartedControllerKeepsPolicyAndSpent(t *testing.T) {
+	t.Parallel()
 	const ttl = 4 * time.Second
 	e := newEnvWith(t, func(o *controller.Options) { o.LeaseTTL = ttl })
 	ctx := ctxT(t)

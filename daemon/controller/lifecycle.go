@@ -53,7 +53,7 @@ func (s *Server) live(ctx context.Context) ([]api.Distribution, error) {
 		return nil, fmt.Errorf("list distributions: %w", err)
 	}
 	ds = slices.DeleteFunc(ds, func(d api.Distribution) bool {
-		return d.State != api.DistPending && d.State != api.DistActive
+		return d.State.Ended()
 	})
 	if err := s.withLifecycle(ctx, ds); err != nil {
 		return nil, fmt.Errorf("read deadlines: %w", err)
@@ -96,7 +96,17 @@ func (s *Server) lifecycle(ctx context.Context, now time.Time) bool {
 			continue
 		}
 		changed = changed || moved
+		// Then the bound on going without a working relay (relaywatch.go).
+		moved, err = s.watchRelays(ctx, d.ID, now)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("upkeep: cannot check the relays", "id", d.ID, "err", err)
+			}
+			continue
+		}
+		changed = changed || moved
 	}
+	s.forgetRelayWaits(ds)
 	return changed
 }
 
@@ -112,8 +122,7 @@ func (s *Server) expire(ctx context.Context, id string, now time.Time) (bool, er
 		if a.Role != api.RoleClient {
 			continue
 		}
-		switch a.State {
-		case api.TaskDone, api.TaskSeeding, api.TaskFailed, api.TaskCancelled:
+		if a.State.Ended() {
 			continue
 		}
 		// Reports are dropped from now on, before the state is written, so none undoes it; one
@@ -149,10 +158,12 @@ type fleetState struct {
 	loaded   bool            // expired was read from the store
 	expired  map[string]bool // assignment ids failed by a deadline
 	lastSeen map[string]sampleMark
+	noRelay  map[string]relayWait // live distributions without a working relay (relaywatch.go)
 }
 
 func newFleetState(now time.Time) *fleetState {
-	return &fleetState{started: now, expired: map[string]bool{}, lastSeen: map[string]sampleMark{}}
+	return &fleetState{started: now, expired: map[string]bool{}, lastSeen: map[string]sampleMark{},
+		noRelay: map[string]relayWait{}}
 }
 
 // dropExpired removes from a report the tasks a deadline ended: the host may still be working on

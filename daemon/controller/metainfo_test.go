@@ -10,6 +10,7 @@ import (
 )
 
 func TestPutMetainfo(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	held := holdSignal(e)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"dist/core/api"
@@ -19,7 +18,7 @@ func (s *Server) modeEvents(ctx context.Context, rep api.Report) {
 		if len(t.ModeChanges) == 0 {
 			continue
 		}
-		distID, _, _ := strings.Cut(t.ID, "/")
+		distID, _, _, _ := api.SplitAssignmentID(t.ID)
 		as, err := s.st.Assignments(ctx, distID)
 		if err != nil {
 			s.log.Warn("cannot read assignment for mode events", "task", t.ID, "err", err)

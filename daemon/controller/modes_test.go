@@ -9,6 +9,7 @@ import (
 )
 
 func TestModeChangesKeptOnceEach(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("c1")
@@ -55,6 +56,7 @@ func TestModeChangesKeptOnceEach(t *testing.T) {
 }
 
 func TestSettingsStoredAndDelivered(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	set := &api.Settings{Threshold: 200 << 10, WindowMs: 30000, CooldownMs: 60000, HTTPShare: 0.2, MaxSpeed: 10 << 20, TimeoutMs: 3600000}

@@ -150,6 +150,9 @@ func (s *Server) listOrigins(w http.ResponseWriter, r *http.Request) error {
 	ctx, now := r.Context(), s.now()
 	want := ""
 	if q := r.URL.Query().Get("origin"); q != "" {
+		if err := checkString("origin", q, maxURLLen); err != nil {
+			return err
+		}
 		k, err := api.OriginKey(q)
 		if err != nil {
 			return badRequest("%v", err)
@@ -182,6 +185,9 @@ func (s *Server) putOrigin(w http.ResponseWriter, r *http.Request) error {
 	ctx, now := r.Context(), s.now()
 	var u api.OriginUpdate
 	if err := decode(w, r, &u); err != nil {
+		return err
+	}
+	if err := checkString("origin", u.Origin, maxURLLen); err != nil {
 		return err
 	}
 	key, err := api.OriginKey(u.Origin)

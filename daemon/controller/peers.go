@@ -19,6 +19,9 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	if name == "" {
 		return badRequest("host is missing: ask as ?host=NAME")
 	}
+	if err := checkString("host", name, maxNameLen); err != nil {
+		return err
+	}
 	d, err := s.distribution(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -54,12 +57,10 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		add(d.Publisher, false, true) // it published a local file: it has every piece
 	}
 	for _, a := range d.Assignments {
-		switch a.State {
-		case api.TaskFailed, api.TaskCancelled:
+		if a.State.Stopped() {
 			continue // gave up: its pieces are not worth a connection
 		}
-		complete := a.State == api.TaskSeeding || a.State == api.TaskDone
-		add(a.Host, a.Role == api.RoleRelay, complete)
+		add(a.Host, a.Role == api.RoleRelay, a.State.Complete())
 	}
 	writeJSON(w, http.StatusOK, api.Peers{Peers: selection.OrderPeers(self, cands, maxPeers)})
 	return nil

@@ -9,6 +9,7 @@ import (
 )
 
 func TestPeers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	e.register("c5", "b", api.RoleClient)
@@ -24,7 +25,10 @@ func TestPeers(t *testing.T) {
 	e.report("c4", api.TaskReport{ID: api.AssignmentID(d.ID, "c4", api.RoleClient), State: api.TaskFailed, Error: "boom"})
 	// c5 goes quiet: everyone else refreshes, c5 drops offline.
 	e.clock.Advance(time.Minute)
-	for _, h := range []struct{ name, site, role string }{
+	for _, h := range []struct {
+		name, site string
+		role       api.Role
+	}{
 		{"relay-a", "a", api.RoleRelay}, {"relay-b", "b", api.RoleRelay}, {"c1", "a", api.RoleClient},
 		{"c2", "a", api.RoleClient}, {"c3", "a", api.RoleClient}, {"c4", "b", api.RoleClient}, {"pub", "b", api.RoleClient},
 	} {
@@ -59,6 +63,7 @@ func TestPeers(t *testing.T) {
 }
 
 func TestPeersUnknownDistribution(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	_, err := e.host.Peers(ctxT(t), "nope", "c1")

@@ -43,10 +43,10 @@ func (l *lockedBuffer) String() string {
 func siteFleet(e *env) {
 	e.t.Helper()
 	for _, h := range []api.Host{
-		{Name: "relay-east", Roles: []string{api.RoleRelay}, BTAddr: "127.0.1.10:6881", HTTPURL: "http://127.0.1.10:7700"},
-		{Name: "relay-west", Roles: []string{api.RoleRelay}, BTAddr: "127.0.2.10:6881", HTTPURL: "http://127.0.2.10:7700"},
-		{Name: "w1", Roles: []string{api.RoleClient}, BTAddr: "127.0.2.21:6881", HTTPURL: "http://127.0.2.21:7700"},
-		{Name: "w2", Roles: []string{api.RoleClient}, BTAddr: "127.0.2.22:6881", HTTPURL: "http://127.0.2.22:7700"},
+		{Name: "relay-east", Roles: []api.Role{api.RoleRelay}, BTAddr: "127.0.1.10:6881", HTTPURL: "http://127.0.1.10:7700"},
+		{Name: "relay-west", Roles: []api.Role{api.RoleRelay}, BTAddr: "127.0.2.10:6881", HTTPURL: "http://127.0.2.10:7700"},
+		{Name: "w1", Roles: []api.Role{api.RoleClient}, BTAddr: "127.0.2.21:6881", HTTPURL: "http://127.0.2.21:7700"},
+		{Name: "w2", Roles: []api.Role{api.RoleClient}, BTAddr: "127.0.2.22:6881", HTTPURL: "http://127.0.2.22:7700"},
 	} {
 		if err := e.host.Register(ctxT(e.t), h); err != nil {
 			e.t.Fatalf("register %s: %v", h.Name, err)
@@ -71,6 +71,7 @@ func pluginPolicy(t *testing.T, name string, impl plugins.RelayPolicy) selection
 }
 
 func TestSitePolicyPluginChoosesRelays(t *testing.T) {
+	t.Parallel()
 	builtin := newEnv(t)
 	siteFleet(builtin)
 	if _, relays := clientsOf(builtin.create("w1", "w2")); !slices.Equal(relays, []string{"relay-east"}) {
@@ -103,6 +104,7 @@ func (f stubPolicy) ChooseRelays(ctx context.Context, req selection.Request) ([]
 }
 
 func TestRelayPolicyFallsBack(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		impl   stubPolicy

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"dist/core/api"
@@ -38,13 +39,7 @@ func (s *Server) relayCandidates(ctx context.Context, hosts []api.Host, skip str
 		}
 		c := selection.Candidate{Host: h, Throughput: hist[h.Name], UpRate: s.upRate(h.Name, now)}
 		for _, t := range tasks {
-			switch t.Distribution.State {
-			case api.DistPending, api.DistActive:
-			default:
-				continue
-			}
-			switch t.Assignment.State {
-			case api.TaskFailed, api.TaskCancelled:
+			if t.Distribution.State.Ended() || t.Assignment.State.Stopped() {
 				continue
 			}
 			c.Transfers += t.Assignment.Peers
@@ -74,10 +69,18 @@ func (s *Server) lostRelay(a api.Assignment, h api.Host, known bool, now time.Ti
 		return ""
 	}
 	if !known || !s.online(h, now) {
-		return "offline since " + h.LastSeen.Format(time.RFC3339)
+		return offlineSince + h.LastSeen.Format(time.RFC3339)
 	}
 	return ""
 }
+
+// offlineSince starts the reason of a relay lost for being offline; lostPrefix starts the error of
+// a relay assignment the controller ended. A relay ended for being offline may be reused once it
+// is back (reuseRelay); one that failed by itself is not.
+const (
+	offlineSince = "offline since "
+	lostPrefix   = "relay lost: "
+)
 
 // replaceRelays replaces each lost relay of a live distribution by another relay host, once per lost
 // relay, and records it as an event. Clients are re-pointed by the tracker: a lost relay is no longer
@@ -90,7 +93,7 @@ func (s *Server) replaceRelays(ctx context.Context, id string, now time.Time) (b
 	if err != nil {
 		return false, fmt.Errorf("read distribution %s: %w", id, err)
 	}
-	if d.State != api.DistPending && d.State != api.DistActive {
+	if d.State.Ended() {
 		return false, nil
 	}
 	hosts, err := s.st.Hosts(ctx)
@@ -127,6 +130,7 @@ func (s *Server) replaceRelays(ctx context.Context, id string, now time.Time) (b
 		return false, err
 	}
 	changed := false
+	reusedNow := map[string]bool{} // relays taken back in this pass
 	for _, r := range lost {
 		if replaced[r] {
 			continue
@@ -137,20 +141,21 @@ func (s *Server) replaceRelays(ctx context.Context, id string, now time.Time) (b
 		}
 		next, ok := selection.Replace(cands, targets, relays, r)
 		if !ok {
-			// No spare relay: the lost one is still failed, so the tracker stops handing it out.
-			if assignmentState(d, api.AssignmentID(id, r, api.RoleRelay)) != api.TaskFailed {
-				if _, err := s.st.EndAssignment(ctx, api.AssignmentID(id, r, api.RoleRelay), api.TaskFailed, "relay lost: "+reasons[r], now); err != nil {
-					return changed, err
-				}
-				changed = true
+			// No spare relay. One this controller ended for being offline that is back takes its
+			// task again. Otherwise the lost relay keeps its task: failing it would cancel the
+			// task on the relay for good, and nothing would ever hand it out again; the tracker
+			// skips it while it is offline, and watchRelays bounds the wait (relaywatch.go).
+			reused, err := s.reuseRelay(ctx, d, byName, r, reasons[r], reusedNow, now)
+			if err != nil {
+				return changed, err
 			}
-			s.log.Warn("relay lost and no other relay to replace it", "id", id, "relay", r, "why", reasons[r])
+			changed = changed || reused
 			continue
 		}
 		// The lost relay fails, the new one is added and the event written in one transaction.
 		ev := store.Event{At: now, DistID: id, Host: r, Kind: eventRelayReplaced,
 			Msg: fmt.Sprintf("relay %s replaced by %s: %s", r, next, reasons[r])}
-		if err := s.st.ReplaceRelay(ctx, id, r, "relay lost: "+reasons[r], next, now, ev); err != nil {
+		if err := s.st.ReplaceRelay(ctx, id, r, lostPrefix+reasons[r], next, now, ev); err != nil {
 			return changed, err
 		}
 		relays = append(relays, next)
@@ -164,28 +169,66 @@ func (s *Server) replaceRelays(ctx context.Context, id string, now time.Time) (b
 // relay that was lost.
 const eventRelayReplaced = "relay-replaced"
 
-// replacedRelays answers the relays of a distribution already replaced.
+// eventRelayReused is the kind of the event that records a relay taken back; its Host is that relay.
+const eventRelayReused = "relay-reused"
+
+// replacedRelays answers the relays of a distribution replaced and not taken back since: each
+// loss is replaced once, and a relay reused and lost again can be replaced again.
 func (s *Server) replacedRelays(ctx context.Context, id string) (map[string]bool, error) {
 	evs, err := s.st.Events(ctx, id, 0)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", id, err)
 	}
-	out := map[string]bool{}
+	n := map[string]int{}
 	for _, e := range evs {
-		if e.Kind == eventRelayReplaced {
-			out[e.Host] = true
+		switch e.Kind {
+		case eventRelayReplaced:
+			n[e.Host]++
+		case eventRelayReused:
+			n[e.Host]--
+		}
+	}
+	out := map[string]bool{}
+	for h, k := range n {
+		if k > 0 {
+			out[h] = true
 		}
 	}
 	return out, nil
 }
 
-func assignmentState(d api.Distribution, id string) string {
+// reuseRelay gives the task of lost relay r back to a relay of the distribution that this
+// controller ended for being offline and that is online again, r itself first. Answers whether
+// one was taken back.
+func (s *Server) reuseRelay(ctx context.Context, d api.Distribution, byName map[string]api.Host, r, why string, taken map[string]bool, now time.Time) (bool, error) {
+	var pick string
 	for _, a := range d.Assignments {
-		if a.ID == id {
-			return a.State
+		if a.Role != api.RoleRelay || a.State != api.TaskFailed || taken[a.Host] ||
+			!strings.HasPrefix(a.Error, lostPrefix+offlineSince) {
+			continue
+		}
+		if h, ok := byName[a.Host]; !ok || !s.online(h, now) || !h.HasRole(api.RoleRelay) {
+			continue
+		}
+		if pick == "" || a.Host == r {
+			pick = a.Host
 		}
 	}
-	return ""
+	if pick == "" {
+		return false, nil
+	}
+	msg := fmt.Sprintf("relay %s is back and takes the relay task again", pick)
+	if pick != r {
+		msg = fmt.Sprintf("relay %s is back and takes over from %s: %s", pick, r, why)
+	}
+	ok, err := s.st.ReopenAssignment(ctx, api.AssignmentID(d.ID, pick, api.RoleRelay), now,
+		store.Event{At: now, DistID: d.ID, Host: pick, Kind: eventRelayReused, Msg: msg})
+	if err != nil || !ok {
+		return false, err
+	}
+	taken[pick] = true
+	s.log.Info("relay reused", "id", d.ID, "relay", pick, "for", r)
+	return true, nil
 }
 
 // pointedRelay answers the relay the tracker points client at: its share of the distribution's
@@ -200,7 +243,7 @@ func pointedRelay(d api.Distribution, byName map[string]api.Host, client string,
 		switch {
 		case a.Role == api.RoleClient:
 			clients = append(clients, h)
-		case a.State != api.TaskFailed && a.State != api.TaskCancelled && alive(h):
+		case !a.State.Stopped() && alive(h):
 			relays = append(relays, h)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"dist/core/api"
 	"dist/core/store"
@@ -18,6 +17,9 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &rep); err != nil {
 		return err
 	}
+	if err := checkReport(&rep); err != nil {
+		return err
+	}
 	if rep.Host == "" {
 		return badRequest("report names no host: set host")
 	}
@@ -25,7 +27,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 		if t.ID == "" {
 			return badRequest("a task in the report has no id")
 		}
-		if t.State != "" && !taskState(t.State) { // empty keeps the stored state
+		if t.State != "" && !t.State.Valid() { // empty keeps the stored state
 			return badRequest("task %s has unknown state %q: use pending, waiting, downloading, seeding, done, failed or cancelled", t.ID, t.State)
 		}
 	}
@@ -50,6 +52,9 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := s.sourceFinal(ctx, rep, now); err != nil {
+		return err
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -66,7 +71,7 @@ func (s *Server) afterReport(ctx context.Context, rep api.Report, changed []stri
 	var dists []string
 	seen := map[string]bool{}
 	for _, id := range changed {
-		distID, _, _ := strings.Cut(id, "/")
+		distID, _, _, _ := api.SplitAssignmentID(id)
 		if !seen[distID] {
 			seen[distID] = true
 			dists = append(dists, distID)
@@ -106,7 +111,7 @@ func (s *Server) recompute(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read distribution %s: %w", id, err)
 	}
-	var clients []string
+	var clients []api.TaskState
 	for _, a := range d.Assignments {
 		if a.Role == api.RoleClient {
 			clients = append(clients, a.State)
@@ -117,27 +122,17 @@ func (s *Server) recompute(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	end := d.EndedAt // the first end counts for how long hosts keep seeding
-	if ended(next) && end.IsZero() {
+	if next.Ended() && end.IsZero() {
 		end = s.now()
 	}
 	if err := s.st.SetDistributionState(ctx, id, next, end); err != nil {
 		return false, fmt.Errorf("set state of %s: %w", id, err)
 	}
 	msg := fmt.Sprintf("state %s (was %s)", next, d.State)
-	if ended(next) {
+	if next.Ended() {
 		msg += fmt.Sprintf(": %d of %d targets done, %d failed", d.Done, d.Targets, d.Failed)
 	}
 	s.event(ctx, store.Event{DistID: id, Kind: "state", Msg: msg})
 	s.log.Info("distribution state changed", "id", id, "state", next, "was", d.State)
 	return true, nil
-}
-
-// taskState reports whether st is a task state hosts may report.
-func taskState(st string) bool {
-	switch st {
-	case api.TaskPending, api.TaskWaiting, api.TaskDownloading, api.TaskSeeding,
-		api.TaskDone, api.TaskFailed, api.TaskCancelled:
-		return true
-	}
-	return false
 }

@@ -29,6 +29,7 @@ func hasEvent(evs []store.Event, kind, part string) bool {
 }
 
 func TestReportDrivesStateToComplete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("c1", "c2")
@@ -75,6 +76,7 @@ func TestReportDrivesStateToComplete(t *testing.T) {
 }
 
 func TestReportPartialWhenOneFails(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("c1", "c2")
@@ -91,6 +93,7 @@ func TestReportPartialWhenOneFails(t *testing.T) {
 }
 
 func TestReportFailedWhenNoneDone(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("c1")
@@ -106,6 +109,7 @@ func TestReportFailedWhenNoneDone(t *testing.T) {
 }
 
 func TestReportWakesWatchOnStateChange(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	held := holdSignal(e)
@@ -127,6 +131,7 @@ func TestReportWakesWatchOnStateChange(t *testing.T) {
 }
 
 func TestReportRejectsUnknownState(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("c1")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"dist/core/api"
@@ -25,7 +24,7 @@ const rateFresh = 10 * time.Second
 type sampleMark struct {
 	host    string
 	stored  time.Time // when the last sample was stored
-	state   string
+	state   api.TaskState
 	up      int64     // bytes_up at the last report
 	at      time.Time // time of the last report
 	upRate  int64     // bytes/s between the last two reports
@@ -40,11 +39,7 @@ func (s *Server) sample(ctx context.Context, rep api.Report, now time.Time) {
 	fs := s.fleet
 	fs.mu.Lock()
 	for _, t := range rep.Tasks {
-		distID, rest, ok := strings.Cut(t.ID, "/")
-		if !ok {
-			continue
-		}
-		host, role, ok := strings.Cut(rest, "/")
+		distID, host, role, ok := api.SplitAssignmentID(t.ID)
 		if !ok || host != rep.Host {
 			continue
 		}
@@ -69,7 +64,7 @@ func (s *Server) sample(ctx context.Context, rep api.Report, now time.Time) {
 	}
 }
 
-func sampleOf(distID, host, role string, t api.TaskReport, at time.Time) store.Sample {
+func sampleOf(distID, host string, role api.Role, t api.TaskReport, at time.Time) store.Sample {
 	return store.Sample{DistID: distID, Host: host, Role: role, At: at, State: t.State, Have: t.Have,
 		BytesBT: t.BytesBT, BytesHTTPRelay: t.BytesHTTPRelay, BytesHTTPOrigin: t.BytesHTTPOrigin,
 		BytesUp: t.BytesUp, Peers: t.Peers}
@@ -200,7 +195,7 @@ func BuildReport(d api.Distribution, hosts []api.Host, samples []store.Sample, e
 			hr.FirstByteMs = max(a.FirstByteAt.Sub(d.CreatedAt).Milliseconds(), 1)
 			firstByte = append(firstByte, hr.FirstByteMs)
 		}
-		done := a.State == api.TaskDone || a.State == api.TaskSeeding
+		done := a.State.Complete()
 		switch {
 		case done:
 			rep.Done++
@@ -325,8 +320,8 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	byAssign := map[string]int64{}
 	var bytes api.BytesBySource
 	for _, d := range ds {
-		byState[d.State]++
-		if d.State != api.DistPending && d.State != api.DistActive {
+		byState[string(d.State)]++
+		if d.State.Ended() {
 			continue
 		}
 		bytes = addBytes(bytes, api.BytesBySource{BT: d.BytesBT, HTTPRelay: d.BytesHTTPRelay, HTTPOrigin: d.BytesHTTPOrigin})
@@ -335,7 +330,7 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 			return out, fmt.Errorf("assignments of %s: %w", d.ID, err)
 		}
 		for _, a := range as {
-			byAssign[a.Role+"/"+a.State]++
+			byAssign[string(a.Role)+"/"+string(a.State)]++
 		}
 	}
 	out.Distributions = counts(byState)

@@ -10,10 +10,11 @@ import (
 )
 
 func TestReportFigures(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("all")
-	id := func(h, role string) string { return api.AssignmentID(d.ID, h, role) }
+	id := func(h string, role api.Role) string { return api.AssignmentID(d.ID, h, role) }
 	t0 := e.clock.Now()
 	ms := func(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
 	// The relay pulled the file once from the origin.
@@ -88,6 +89,7 @@ func TestReportFigures(t *testing.T) {
 }
 
 func TestReportCountsModeSwitches(t *testing.T) {
+	t.Parallel()
 	r := controller.BuildReport(api.Distribution{}, nil, nil, []store.Event{{Kind: "mode", Host: "c1"}}, time.Time{})
 	if r.AssistSwitches != 1 || r.Completion.N != 0 {
 		t.Errorf("empty report: %+v", r)

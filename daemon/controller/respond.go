@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"dist/core/api"
@@ -15,10 +14,6 @@ const (
 	codeBadRequest = api.CodeBadRequest
 	codeNotFound   = api.CodeNotFound
 )
-
-// maxBody bounds request bodies. The largest is a metainfo: 20 bytes per piece, so a 256 GiB image
-// in 256 KiB pieces is 20 MiB of hashes, 27 MiB once base64 encoded in JSON.
-const maxBody = 64 << 20
 
 // handler is an HTTP handler that answers errors by returning them; serve turns them into api.Error.
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -69,20 +64,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decode reads a JSON body into v. Unknown fields are accepted: newer clients may send fields an
-// older controller does not know.
+// decode reads a JSON body of at most maxBody bytes into v (limits.go). Unknown fields are
+// accepted: newer clients may send fields an older controller does not know.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			return errorf(http.StatusRequestEntityTooLarge, codeBadRequest, "request body is larger than %d bytes", tooBig.Limit)
-		case errors.Is(err, io.EOF):
-			return badRequest("request body is empty: send a json document")
-		default:
-			return badRequest("request body is not valid json: %v", err)
-		}
-	}
-	return nil
+	return decodeLimited(w, r, v, maxBody, nil)
 }

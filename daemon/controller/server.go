@@ -35,6 +35,10 @@ type Options struct {
 	Policy        selection.Policy
 	PolicyTimeout time.Duration
 	LeaseTTL      time.Duration // lifetime of origin leases; default DefaultLeaseTTL
+	// NoRelayTimeout bounds how long a live distribution that has relays may go without a working
+	// one (all offline or failed) while its targets make no progress: then it falls back to
+	// another relay when one is online, or fails with the reason. Default DefaultNoRelayTimeout.
+	NoRelayTimeout time.Duration
 }
 
 // Server is the controller API over a Store.
@@ -74,6 +78,9 @@ func New(st store.Store, o Options) *Server {
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = DefaultLeaseTTL
 	}
+	if o.NoRelayTimeout <= 0 {
+		o.NoRelayTimeout = DefaultNoRelayTimeout
+	}
 	return &Server{st: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier(), origins: newOrigins(st, o.LeaseTTL),
 		fleet: newFleetState(o.Now())}
 }
@@ -103,6 +110,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/leases", host(s.acquireLease))
 	mux.Handle("POST /v1/leases/{id}/renew", host(s.renewLease))
 	mux.Handle("DELETE /v1/leases/{id}", host(s.releaseLease))
+	mux.Handle("GET "+BackupPath, admin(s.backup))
 	// Anything else under /v1/ gets a JSON error like every other answer.
 	mux.Handle("/v1/", s.serve(s.noRoute))
 	return mux

@@ -13,7 +13,7 @@ import "dist/core/api"
 //
 // A cancelled client assignment (one host taken out of a distribution) is left out of the count;
 // when every client is cancelled the distribution is cancelled.
-func DistributionState(current string, clients []string) string {
+func DistributionState(current api.DistState, clients []api.TaskState) api.DistState {
 	if current == api.DistCancelled {
 		return api.DistCancelled
 	}
@@ -46,13 +46,4 @@ func DistributionState(current string, clients []string) string {
 	default:
 		return api.DistActive
 	}
-}
-
-// ended reports whether state is one a distribution ends in (EndedAt is set on entering it).
-func ended(state string) bool {
-	switch state {
-	case api.DistComplete, api.DistPartial, api.DistFailed, api.DistCancelled:
-		return true
-	}
-	return false
 }

@@ -8,6 +8,7 @@ import (
 )
 
 func TestDistributionState(t *testing.T) {
+	t.Parallel()
 	const (
 		pe = api.TaskPending
 		wa = api.TaskWaiting
@@ -19,27 +20,27 @@ func TestDistributionState(t *testing.T) {
 	)
 	tests := []struct {
 		name    string
-		current string
-		clients []string
-		want    string
+		current api.DistState
+		clients []api.TaskState
+		want    api.DistState
 	}{
-		{"all pending", api.DistPending, []string{pe, pe}, api.DistPending},
+		{"all pending", api.DistPending, []api.TaskState{pe, pe}, api.DistPending},
 		{"no clients", api.DistPending, nil, api.DistPending},
-		{"one waiting", api.DistPending, []string{pe, wa}, api.DistActive},
-		{"one downloading", api.DistPending, []string{dl, pe}, api.DistActive},
-		{"some done, some working", api.DistActive, []string{do, dl}, api.DistActive},
-		{"done and pending", api.DistActive, []string{do, pe}, api.DistActive},
-		{"all done", api.DistActive, []string{do, do}, api.DistComplete},
-		{"done and seeding", api.DistActive, []string{do, se}, api.DistComplete},
-		{"one failed, rest done", api.DistActive, []string{do, fa, se}, api.DistPartial},
-		{"all failed", api.DistActive, []string{fa, fa}, api.DistFailed},
-		{"failed and working", api.DistActive, []string{fa, dl}, api.DistActive},
-		{"failed and pending", api.DistActive, []string{fa, pe}, api.DistActive},
-		{"cancelled stays cancelled", api.DistCancelled, []string{do, do}, api.DistCancelled},
-		{"cancelled stays even when pending", api.DistCancelled, []string{pe}, api.DistCancelled},
-		{"cancelled clients are left out", api.DistActive, []string{do, ca}, api.DistComplete},
-		{"every client cancelled", api.DistActive, []string{ca, ca}, api.DistCancelled},
-		{"complete can become partial", api.DistComplete, []string{do, fa}, api.DistPartial},
+		{"one waiting", api.DistPending, []api.TaskState{pe, wa}, api.DistActive},
+		{"one downloading", api.DistPending, []api.TaskState{dl, pe}, api.DistActive},
+		{"some done, some working", api.DistActive, []api.TaskState{do, dl}, api.DistActive},
+		{"done and pending", api.DistActive, []api.TaskState{do, pe}, api.DistActive},
+		{"all done", api.DistActive, []api.TaskState{do, do}, api.DistComplete},
+		{"done and seeding", api.DistActive, []api.TaskState{do, se}, api.DistComplete},
+		{"one failed, rest done", api.DistActive, []api.TaskState{do, fa, se}, api.DistPartial},
+		{"all failed", api.DistActive, []api.TaskState{fa, fa}, api.DistFailed},
+		{"failed and working", api.DistActive, []api.TaskState{fa, dl}, api.DistActive},
+		{"failed and pending", api.DistActive, []api.TaskState{fa, pe}, api.DistActive},
+		{"cancelled stays cancelled", api.DistCancelled, []api.TaskState{do, do}, api.DistCancelled},
+		{"cancelled stays even when pending", api.DistCancelled, []api.TaskState{pe}, api.DistCancelled},
+		{"cancelled clients are left out", api.DistActive, []api.TaskState{do, ca}, api.DistComplete},
+		{"every client cancelled", api.DistActive, []api.TaskState{ca, ca}, api.DistCancelled},
+		{"complete can become partial", api.DistComplete, []api.TaskState{do, fa}, api.DistPartial},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

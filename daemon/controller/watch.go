@@ -20,6 +20,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 	if name == "" {
 		return badRequest("host is missing: ask as ?host=NAME")
 	}
+	if err := checkString("host", name, maxNameLen); err != nil {
+		return err
+	}
+	if err := checkString("version", q.Get("version"), maxTokenLen); err != nil {
+		return err
+	}
 	if err := s.st.TouchHost(ctx, name, s.now()); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusNotFound, codeNotFound, "host %s is not registered: register it first (POST /v1/hosts)", name)
@@ -73,7 +79,7 @@ func (s *Server) hostTasks(r *http.Request, host string) ([]api.Task, error) {
 			Dest:     d.Dest,
 			SHA256:   d.SHA256,
 			Metainfo: d.Metainfo,
-			Cancel:   a.State == api.TaskCancelled || a.State == api.TaskFailed || d.State == api.DistCancelled,
+			Cancel:   a.State.Stopped() || d.State == api.DistCancelled,
 			Settings: d.Settings,
 		})
 	}

@@ -43,6 +43,7 @@ func holdSignal(e *env) <-chan struct{} {
 }
 
 func TestWatchDeliversTasks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d, err := e.admin.CreateDistribution(ctxT(t), api.CreateDistribution{
@@ -90,6 +91,7 @@ func TestWatchDeliversTasks(t *testing.T) {
 }
 
 func TestHeldWatchWakesOnCreate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	held := holdSignal(e)
@@ -119,6 +121,7 @@ func TestHeldWatchWakesOnCreate(t *testing.T) {
 }
 
 func TestWatchVersionMismatchAnswersAtOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("c1")
@@ -136,6 +139,7 @@ func TestWatchVersionMismatchAnswersAtOnce(t *testing.T) {
 }
 
 func TestWatchUnknownHost(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, err := e.host.Watch(ctxT(t), "ghost", "")
 	if status, code := statusCode(t, err); status != http.StatusNotFound || code != api.CodeNotFound {
@@ -144,6 +148,7 @@ func TestWatchUnknownHost(t *testing.T) {
 }
 
 func TestWatchEndsWhenCallerLeaves(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	held := holdSignal(e)
@@ -174,6 +179,7 @@ func TestWatchEndsWhenCallerLeaves(t *testing.T) {
 }
 
 func TestOfflineHostGetsTaskWhenItReturns(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	e.clock.Advance(time.Hour) // everybody is offline now…
@@ -213,6 +219,7 @@ func TestOfflineHostGetsTaskWhenItReturns(t *testing.T) {
 }
 
 func TestRunReleasesHeldWatchesOnStop(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	held := holdSignal(e)
@@ -237,6 +244,7 @@ func TestRunReleasesHeldWatchesOnStop(t *testing.T) {
 }
 
 func TestRunWakesWatchesWhenKeepPasses(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	held := holdSignal(e)
@@ -265,6 +273,7 @@ func TestRunWakesWatchesWhenKeepPasses(t *testing.T) {
 // A failed or cancelled assignment is still listed (its figures count) but marked Cancel, so the
 // host stops it and drops what it had not finished.
 func TestWatchMarksEndedTasksCancel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.fleet()
 	d := e.create("c1", "c2")
