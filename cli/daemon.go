@@ -53,8 +53,8 @@ func (c *DaemonCmd) Run(g *Globals) error {
 
 // config turns flags into daemon.Config. Empty fields are left for the daemon to default.
 func (c *DaemonCmd) config(g *Globals) (daemon.Config, error) {
-	var roles []string
-	for _, r := range c.Role {
+	var roles []api.Role
+	for _, r := range api.RolesFrom(c.Role) {
 		if !slices.Contains(roles, r) {
 			roles = append(roles, r)
 		}
@@ -94,7 +94,7 @@ func (c *DaemonCmd) config(g *Globals) (daemon.Config, error) {
 	}
 	// A controller talks to itself unless told otherwise; other roles need one, and the default
 	// URL is as good a guess as any.
-	if g.IsSet("controller") || !slices.Contains(roles, string(api.RoleController)) {
+	if g.IsSet("controller") || !slices.Contains(roles, api.RoleController) {
 		cfg.Controller = g.Controller
 	}
 	// The daemon puts its socket in its data directory; the global default only fits the default

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"dist/core/api"
 	"dist/daemon"
 )
 
@@ -41,12 +42,12 @@ func TestDaemonConfig(t *testing.T) {
 		check func(t *testing.T, cfg daemon.Config)
 	}{
 		{"controller talks to itself", nil, []string{"--role", "controller,relay"}, func(t *testing.T, cfg daemon.Config) {
-			if cfg.Controller != "" || !slices.Equal(cfg.Roles, []string{"controller", "relay"}) {
+			if cfg.Controller != "" || !slices.Equal(cfg.Roles, []api.Role{"controller", "relay"}) {
 				t.Errorf("controller %q roles %v", cfg.Controller, cfg.Roles)
 			}
 		}},
 		{"client gets the default controller", nil, []string{"--role", "client,client"}, func(t *testing.T, cfg daemon.Config) {
-			if cfg.Controller != "http://127.0.0.1:7700" || !slices.Equal(cfg.Roles, []string{"client"}) {
+			if cfg.Controller != "http://127.0.0.1:7700" || !slices.Equal(cfg.Roles, []api.Role{"client"}) {
 				t.Errorf("controller %q roles %v", cfg.Controller, cfg.Roles)
 			}
 		}},
@@ -64,7 +65,7 @@ func TestDaemonConfig(t *testing.T) {
 			"--label", "site=ams1", "--label", "rack=4", "--listen", "127.0.0.1:0", "--bt-listen", "127.0.0.1:0",
 			"--advertise", "http://web1:7700", "--admin-token", "at", "--host-token", "hk", "--ready-file", "/tmp/r.json", "--log-level", "debug"},
 			func(t *testing.T, cfg daemon.Config) {
-				want := daemon.Config{Roles: []string{"client"}, Listen: "127.0.0.1:0", Advertise: "http://web1:7700", BTListen: "127.0.0.1:0",
+				want := daemon.Config{Roles: []api.Role{"client"}, Listen: "127.0.0.1:0", Advertise: "http://web1:7700", BTListen: "127.0.0.1:0",
 					Data: cfg.Data, Controller: "http://127.0.0.1:7700", Token: "ht", AdminToken: "at", HostToken: "hk", Name: "web1",
 					Socket: "/run/d.sock", ReadyFile: "/tmp/r.json"}
 				if !maps.Equal(cfg.Labels, map[string]string{"site": "ams1", "rack": "4"}) {
@@ -79,7 +80,7 @@ func TestDaemonConfig(t *testing.T) {
 				}
 			}},
 		{"config file", map[string]string{"DIST_CONFIG": "FILE"}, []string{"--listen", ":9000"}, func(t *testing.T, cfg daemon.Config) {
-			if !slices.Equal(cfg.Roles, []string{"relay"}) || cfg.BTListen != ":7000" || cfg.Listen != ":9000" ||
+			if !slices.Equal(cfg.Roles, []api.Role{"relay"}) || cfg.BTListen != ":7000" || cfg.Listen != ":9000" ||
 				cfg.Labels["site"] != "a" || cfg.Controller != "http://ctl:7700" || !cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
 				t.Errorf("config %+v", cfg)
 			}
@@ -87,7 +88,7 @@ func TestDaemonConfig(t *testing.T) {
 		{"environment", map[string]string{"DIST_ROLE": "relay,client", "DIST_LISTEN": ":8800", "DIST_BT_LISTEN": ":6999",
 			"DIST_LABEL": "site=ams1;rack=4", "DIST_NAME": "r1", "DIST_HOST_TOKEN": "hk", "DIST_SOCKET": "/run/x.sock"}, nil,
 			func(t *testing.T, cfg daemon.Config) {
-				if !slices.Equal(cfg.Roles, []string{"relay", "client"}) || cfg.Listen != ":8800" || cfg.BTListen != ":6999" ||
+				if !slices.Equal(cfg.Roles, []api.Role{"relay", "client"}) || cfg.Listen != ":8800" || cfg.BTListen != ":6999" ||
 					cfg.Name != "r1" || cfg.HostToken != "hk" || cfg.Socket != "/run/x.sock" || len(cfg.Labels) != 2 {
 					t.Errorf("config %+v", cfg)
 				}

@@ -32,7 +32,7 @@ var Version = "dev"
 
 // Config is everything a daemon needs; the CLI fills it from file < env < flags.
 type Config struct {
-	Roles      []string          // controller, relay, client (any combination)
+	Roles      []api.Role        // controller, relay, client (any combination)
 	Listen     string            // HTTP listen address, e.g. ":7700" or "127.0.0.1:0"
 	Advertise  string            // base URL others use to reach our HTTP; default derived from Listen
 	BTListen   string            // BitTorrent listen address, e.g. ":6881" or "127.0.0.1:0"
@@ -103,4 +103,4 @@ func (c *Config) fill() error {
 	return nil
 }
 
-func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }
+func (c *Config) has(role api.Role) bool { return slices.Contains(c.Roles, role) }

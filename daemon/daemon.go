@@ -124,7 +124,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 	d.agent = agent.New(agent.Config{
 		Env: env, Roles: d.cfg.Roles, HTTPURL: d.httpURL, BTAddr: d.btAddr(), Version: Version,
-		Runners: map[string]task.Runner{
+		Runners: map[api.Role]task.Runner{
 			api.RoleRelay:  rel.Run,
 			api.RoleClient: client.New(client.Config{Devices: d.plugins}).Run,
 		},
@@ -161,7 +161,7 @@ func (d *Daemon) start(ctx context.Context) error {
 			return fmt.Errorf("ready file: %w", err)
 		}
 	}
-	d.log.Info("daemon ready", "roles", strings.Join(d.cfg.Roles, ","), "http", d.httpURL, "bt", d.btAddr(), "socket", d.cfg.Socket)
+	d.log.Info("daemon ready", "roles", strings.Join(api.RoleNames(d.cfg.Roles), ","), "http", d.httpURL, "bt", d.btAddr(), "socket", d.cfg.Socket)
 	return nil
 }
 

@@ -101,14 +101,14 @@ func TestHybridBTBlocked(t *testing.T) {
 	const size = 16 << 20
 	f := newFleet(t)
 	push, sum := hybridSource(t, f, size, 11)
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	normal := []string{"client-1", "client-2", "client-3"}
 	blocked := []string{"blocked-1", "blocked-2"}
 	for _, n := range normal {
-		f.start(n, []string{api.RoleClient}, nil, fastHybrid)
+		f.start(n, []api.Role{api.RoleClient}, nil, fastHybrid)
 	}
 	for _, n := range blocked {
-		f.start(n, []string{api.RoleClient}, nil, fastHybrid, btBlocked)
+		f.start(n, []api.Role{api.RoleClient}, nil, fastHybrid, btBlocked)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -168,7 +168,7 @@ func TestHybridBTThrottled(t *testing.T) {
 	)
 	f := newFleet(t)
 	push, sum := hybridSource(t, f, size, 12)
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	tuned := func(c *daemon.Config) {
 		fastHybrid(c)
 		c.Hybrid.Threshold = hybrid.MaxThreshold // ×0.5 for a small file, ×2 on a lan: 1 MiB/s
@@ -181,13 +181,13 @@ func TestHybridBTThrottled(t *testing.T) {
 	assisted := []string{"slow-1", "slow-2"}
 	alone := []string{"slow-bt-only-1", "slow-bt-only-2"}
 	for _, n := range normal {
-		f.start(n, []string{api.RoleClient}, lan, tuned)
+		f.start(n, []api.Role{api.RoleClient}, lan, tuned)
 	}
 	for _, n := range assisted {
-		f.start(n, []string{api.RoleClient}, lan, tuned, throttle)
+		f.start(n, []api.Role{api.RoleClient}, lan, tuned, throttle)
 	}
 	for _, n := range alone {
-		f.start(n, []string{api.RoleClient}, lan, tuned, throttle, noAssist)
+		f.start(n, []api.Role{api.RoleClient}, lan, tuned, throttle, noAssist)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -260,15 +260,15 @@ func TestHybridCorruptRelay(t *testing.T) {
 	const size = 8 << 20
 	f := newFleet(t)
 	push, sum := hybridSource(t, f, size, 13)
-	relay := f.start("relay-1", []string{api.RoleRelay}, nil)
-	f.start("blocked-1", []string{api.RoleClient}, nil, fastHybrid, btBlocked)
+	relay := f.start("relay-1", []api.Role{api.RoleRelay}, nil)
+	f.start("blocked-1", []api.Role{api.RoleClient}, nil, fastHybrid, btBlocked)
 
 	// A second relay whose HTTP answers are the real relay's with one byte flipped.
 	bad := newCorruptRelay(t, relay.HTTPURL())
 	hostAPI := api.New(f.ctrl.HTTPURL(), hostToken)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := hostAPI.Register(ctx, api.Host{Name: "relay-bad", Roles: []string{api.RoleRelay}, HTTPURL: bad.URL, BTAddr: "127.0.0.1:9"}); err != nil {
+	if err := hostAPI.Register(ctx, api.Host{Name: "relay-bad", Roles: []api.Role{api.RoleRelay}, HTTPURL: bad.URL, BTAddr: "127.0.0.1:9"}); err != nil {
 		t.Fatal(err)
 	}
 	go func() { // keep the fake relay online: it has no agent of its own

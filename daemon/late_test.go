@@ -45,9 +45,9 @@ func TestOfflineAndLateHosts(t *testing.T) {
 	}
 	defer org.Close()
 	siteA := map[string]string{"site": "a"}
-	f.start("relay-1", []string{api.RoleRelay}, nil)
-	f.start("client-1", []string{api.RoleClient}, siteA)
-	f.start("offline", []string{api.RoleClient}, siteA)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
+	f.start("client-1", []api.Role{api.RoleClient}, siteA)
+	f.start("offline", []api.Role{api.RoleClient}, siteA)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	f.waitHosts(ctx, 4)
@@ -60,9 +60,9 @@ func TestOfflineAndLateHosts(t *testing.T) {
 	if d.Targets != 2 {
 		t.Fatalf("targets = %d, want 2 (client-1 and the offline host)", d.Targets)
 	}
-	f.start("late", []string{api.RoleClient}, siteA) // registers after the push
-	f.start("offline", []string{api.RoleClient}, siteA)
-	f.start("other-site", []string{api.RoleClient}, map[string]string{"site": "b"})
+	f.start("late", []api.Role{api.RoleClient}, siteA) // registers after the push
+	f.start("offline", []api.Role{api.RoleClient}, siteA)
+	f.start("other-site", []api.Role{api.RoleClient}, map[string]string{"site": "b"})
 
 	d = f.waitEnded(ctx, d.ID)
 	if d.State != api.DistComplete || d.Targets != 3 {

@@ -23,9 +23,9 @@ func BenchmarkPartitionVsFile(b *testing.B) {
 	pdir := buildPartitionPlugin(b)
 	f := newFleet(b)
 	clients := []string{"client-1", "client-2"}
-	f.start("publisher", []string{api.RoleClient}, nil, withPlugins(pdir))
+	f.start("publisher", []api.Role{api.RoleClient}, nil, withPlugins(pdir))
 	for _, c := range clients {
-		f.start(c, []string{api.RoleClient}, nil, withPlugins(pdir))
+		f.start(c, []api.Role{api.RoleClient}, nil, withPlugins(pdir))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -113,10 +113,10 @@ func partitionRoundTrip(t *testing.T, pdir string, loop bool) {
 			t.Fatal(err)
 		}
 	}
-	f.start("publisher", []string{api.RoleClient}, nil, withPlugins(pdir))
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("publisher", []api.Role{api.RoleClient}, nil, withPlugins(pdir))
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	for _, c := range clients {
-		f.start(c, []string{api.RoleClient}, nil, withPlugins(pdir))
+		f.start(c, []api.Role{api.RoleClient}, nil, withPlugins(pdir))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -182,10 +182,10 @@ func TestPluginKilledMidDistribution(t *testing.T) {
 	exe := filepath.Join(pdir, "dist-plugin-partition")
 	const size = 16 << 20
 	f := newFleet(t)
-	f.start("publisher", []string{api.RoleClient}, nil)
+	f.start("publisher", []api.Role{api.RoleClient}, nil)
 	// Slow enough that the kill lands mid-way.
-	f.start("client-1", []string{api.RoleClient}, nil, withPlugins(pdir), func(c *daemon.Config) { c.BTDownloadRate = 2 << 20 })
-	f.start("client-2", []string{api.RoleClient}, nil, withPlugins(pdir))
+	f.start("client-1", []api.Role{api.RoleClient}, nil, withPlugins(pdir), func(c *daemon.Config) { c.BTDownloadRate = 2 << 20 })
+	f.start("client-2", []api.Role{api.RoleClient}, nil, withPlugins(pdir))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	f.waitHosts(ctx, 4)

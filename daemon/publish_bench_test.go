@@ -52,7 +52,7 @@ func BenchmarkPublishHash(b *testing.B) {
 		dctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		d, err := daemon.Start(dctx, daemon.Config{
-			Roles: []string{api.RoleController, api.RoleClient}, Name: "publisher",
+			Roles: []api.Role{api.RoleController, api.RoleClient}, Name: "publisher",
 			Listen: "127.0.0.1:0", BTListen: "127.0.0.1:0", Data: filepath.Join(dir, "data"), Socket: sock.Name(),
 			AdminToken: adminToken, HostToken: hostToken, Token: hostToken,
 			Logger: testLogger(b),

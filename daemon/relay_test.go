@@ -69,7 +69,7 @@ func startClients(f *fleet, n int, opts ...func(*daemon.Config)) []string {
 	var names []string
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("client-%d", i)
-		f.start(name, []string{api.RoleClient}, nil, opts...)
+		f.start(name, []api.Role{api.RoleClient}, nil, opts...)
 		names = append(names, name)
 	}
 	return names
@@ -80,7 +80,7 @@ func TestRelayServesWhilePulling(t *testing.T) {
 	const size = 24 << 20
 	f := newFleet(t)
 	org, sum := slowOrigin(t, f, size, 8<<20) // 3 s for the whole file
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	clients := startClients(f, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -115,7 +115,7 @@ func TestRelayResumesAfterRestart(t *testing.T) {
 	const size = 64 << 20
 	f := newFleet(t)
 	org, sum := slowOrigin(t, f, size, 24<<20)
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	clients := startClients(f, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -131,7 +131,7 @@ func TestRelayResumesAfterRestart(t *testing.T) {
 	if served := org.Stats().BytesServed; served >= size {
 		t.Fatalf("relay was stopped only after the origin sent %d of %d bytes", served, size)
 	}
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 
 	end := f.waitEnded(ctx, d.ID)
 	if end.State != api.DistComplete {
@@ -150,8 +150,8 @@ func TestTwoRelaysOneOrigin(t *testing.T) {
 	const size = 24 << 20
 	f := newFleet(t)
 	org, sum := slowOrigin(t, f, size, 16<<20)
-	f.start("relay-1", []string{api.RoleRelay}, nil)
-	f.start("relay-2", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
+	f.start("relay-2", []api.Role{api.RoleRelay}, nil)
 	clients := startClients(f, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -209,7 +209,7 @@ func TestRelaySeedsWhilePulling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	clients := startClients(f, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -240,7 +240,7 @@ func TestRelayStartThreshold(t *testing.T) {
 	const size = 16 << 20
 	f := newFleet(t)
 	org, sum := slowOrigin(t, f, size, 16<<20)
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	clients := startClients(f, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -16,7 +16,7 @@ func TestClientsSwitchFromHTTPToBitTorrent(t *testing.T) {
 	const pieceLen = 256 << 10 // content.PieceLength for 32 MiB
 	f := newFleet(t)
 	org, sum := slowOrigin(t, f, size, 16<<20) // the relay pulls in about 2 s
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	// Clients stream slower than the relay pulls, so the metainfo finds them part-way.
 	clients := startClients(f, 2, func(c *daemon.Config) { c.Hybrid.MaxSpeed = 4 << 20 })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

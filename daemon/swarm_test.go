@@ -45,14 +45,14 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func newFleet(t testing.TB) *fleet {
 	t.Helper()
 	f := &fleet{t: t, dir: t.TempDir(), daemons: map[string]*daemon.Daemon{}, cancel: map[string]context.CancelFunc{}}
-	f.ctrl = f.start("controller", []string{api.RoleController}, nil)
+	f.ctrl = f.start("controller", []api.Role{api.RoleController}, nil)
 	f.admin = api.New(f.ctrl.HTTPURL(), adminToken)
 	t.Cleanup(f.close)
 	return f
 }
 
 // start runs a daemon; opts adjust its configuration before it starts.
-func (f *fleet) start(name string, roles []string, labels map[string]string, opts ...func(*daemon.Config)) *daemon.Daemon {
+func (f *fleet) start(name string, roles []api.Role, labels map[string]string, opts ...func(*daemon.Config)) *daemon.Daemon {
 	f.t.Helper()
 	cfg := daemon.Config{
 		Roles: roles, Name: name, Labels: labels,
@@ -157,9 +157,9 @@ func TestSwarmOverLoopback(t *testing.T) {
 	}
 	defer org.Close()
 
-	f.start("relay-1", []string{api.RoleRelay}, nil)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	for i := 1; i <= clients; i++ {
-		f.start(fmt.Sprintf("client-%d", i), []string{api.RoleClient}, map[string]string{"site": "a"})
+		f.start(fmt.Sprintf("client-%d", i), []api.Role{api.RoleClient}, map[string]string{"site": "a"})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -205,10 +205,10 @@ func TestSwarmOverLoopback(t *testing.T) {
 func TestPublishLocalFile(t *testing.T) {
 	const size = 8<<20 + 12345
 	f := newFleet(t)
-	pub := f.start("publisher", []string{api.RoleClient}, nil)
+	pub := f.start("publisher", []api.Role{api.RoleClient}, nil)
 	_ = pub
-	f.start("client-1", []string{api.RoleClient}, nil)
-	f.start("client-2", []string{api.RoleClient}, nil)
+	f.start("client-1", []api.Role{api.RoleClient}, nil)
+	f.start("client-2", []api.Role{api.RoleClient}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	f.waitHosts(ctx, 4)

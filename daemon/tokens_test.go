@@ -21,7 +21,7 @@ func startController(t *testing.T, dir string, cfg daemon.Config) daemon.Config 
 	}
 	sock.Close()
 	os.Remove(sock.Name())
-	cfg.Roles = []string{api.RoleController}
+	cfg.Roles = []api.Role{api.RoleController}
 	cfg.Name, cfg.Data, cfg.Socket = "ctl", dir, sock.Name()
 	cfg.Listen, cfg.BTListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Logger = testLogger(t)

@@ -31,9 +31,9 @@ type store struct {
 	rec  *Record
 
 	// mu guards f and path, which Move swaps; reads and writes hold it shared.
-	mu     sync.RWMutex
-	f      dataFile // *os.File, or a Device (device.go)
-	path   string
+	mu       sync.RWMutex
+	f        dataFile // *os.File, or a Device (device.go)
+	path     string
 	device   bool // f is a Device: never moved or removed
 	readOnly bool // f is never written: a rotten piece is refused, not fetched again
 

@@ -29,12 +29,12 @@ const (
 // Config is what the agent needs.
 type Config struct {
 	Env     *task.Env
-	Roles   []string
+	Roles   []api.Role
 	HTTPURL string // this daemon's base URL
 	BTAddr  string // this daemon's BitTorrent address
 	Version string
 	// Runners run the tasks of each role this host holds.
-	Runners map[string]task.Runner
+	Runners map[api.Role]task.Runner
 }
 
 // Agent is a host's agent.

@@ -91,7 +91,8 @@ func escapeLabel(s string) string {
 // Task is one task's figures.
 type Task struct {
 	Report         api.TaskReport
-	Role, Dist     string
+	Role           api.Role
+	Dist           string
 	Pieces, PieceN int
 	Bad            int64 // pieces that failed their hash (BitTorrent and HTTP)
 }
@@ -99,7 +100,7 @@ type Task struct {
 // Source is where the figures come from.
 type Source struct {
 	Host       string
-	Roles      []string
+	Roles      []api.Role
 	Tasks      func() []Task
 	Leases     func() []lease.State
 	Controller *controller.Server // nil unless the daemon holds the controller role
@@ -109,7 +110,7 @@ type Source struct {
 func Handler(s Source) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var m metricSet
-		m.add("dist_up", "gauge", "1 while the daemon runs.", 1, "host", s.Host, "roles", strings.Join(s.Roles, ","))
+		m.add("dist_up", "gauge", "1 while the daemon runs.", 1, "host", s.Host, "roles", strings.Join(api.RoleNames(s.Roles), ","))
 		taskMetrics(&m, s.Tasks())
 		leaseMetrics(&m, s.Leases())
 		if s.Controller != nil {
@@ -131,8 +132,8 @@ func taskMetrics(m *metricSet, rows []Task) {
 
 	queue := map[string]int{}
 	for _, r := range rows {
-		queue[r.Role+"/"+r.Report.State]++
-		l := []string{"dist", r.Dist, "role", r.Role}
+		queue[string(r.Role)+"/"+string(r.Report.State)]++
+		l := []string{"dist", r.Dist, "role", string(r.Role)}
 		for _, src := range []struct {
 			name string
 			n    int64

@@ -58,7 +58,7 @@ type Task struct {
 	spec    api.Task
 	meta    content.Meta
 	metaErr error
-	state   string
+	state   api.TaskState
 	errMsg  string
 	problem string // why a task that has not failed is not moving (a full disk)
 	first   int64  // unix ms of the first byte
@@ -126,7 +126,7 @@ func (t *Task) Spec() api.Task {
 // ID, DistID and Role name the task.
 func (t *Task) ID() string     { return t.spec.ID }
 func (t *Task) DistID() string { return t.spec.DistID }
-func (t *Task) Role() string   { return t.spec.Role }
+func (t *Task) Role() api.Role { return t.spec.Role }
 
 // Env is the host the task runs on.
 func (t *Task) Env() *Env { return t.env }
@@ -211,7 +211,7 @@ func (t *Task) Dir() string {
 }
 
 // SetState moves the task to state s, unless it failed.
-func (t *Task) SetState(s string) {
+func (t *Task) SetState(s api.TaskState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.state != api.TaskFailed {
@@ -220,7 +220,7 @@ func (t *Task) SetState(s string) {
 }
 
 // SetStateIf moves the task from state from to state to.
-func (t *Task) SetStateIf(from, to string) {
+func (t *Task) SetStateIf(from, to api.TaskState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.state == from {
