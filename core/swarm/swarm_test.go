@@ -356,7 +356,9 @@ func TestCorruptSeedRejected(t *testing.T) {
 	if err := os.WriteFile(badPath, corrupt, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	badNode := newNode(t, Config{ListenAddr: "127.0.0.3:0"})
+	// A peer that does not check what it serves (not a dist node, or a hostile one): dist's own
+	// check before serving (TestSeederNoticesRottenPiece) is off, the leecher's defence is tested.
+	badNode := newNode(t, Config{ListenAddr: "127.0.0.3:0", VerifyAfter: -1})
 	add(t, badNode, Spec{Meta: src.meta, DataPath: badPath, Complete: true})
 	goodNode := newNode(t, Config{ListenAddr: "127.0.0.2:0"})
 	add(t, goodNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})

@@ -7,15 +7,18 @@ package relay
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"dist/core/api"
+	"dist/core/atomicfile"
 	"dist/core/content"
 	"dist/core/fetch"
 	"dist/core/retry"
@@ -279,7 +282,7 @@ func (p *pull) onChunk(c int, data []byte) error {
 		b := data[off : off+p.pc.pieceSize(i)]
 		h := sha1.Sum(b)
 		if p.meta.Known() && string(h[:]) != string(p.meta.PieceHash(i)) {
-			return fmt.Errorf("source %s does not match the published metainfo at piece %d: the file changed after publishing", p.spec.Source, i)
+			return fmt.Errorf("%w: source %s does not match the published metainfo at piece %d: the file changed after publishing", fetch.ErrSourceChanged, p.spec.Source, i)
 		}
 		p.rec.MarkComplete(i, h[:])
 		if p.pc.add(i) {
@@ -341,6 +344,11 @@ func (p *pull) from(ctx context.Context, url string, fromOrigin bool) error {
 	}
 	if fromOrigin {
 		fp.Gate = env.Gates.Relay(url) // from a relay the pull needs no lease
+		v, err := p.pin(ctx)
+		if err != nil {
+			return err
+		}
+		fp.Validator = v
 	}
 	done, counted := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -360,6 +368,9 @@ func (p *pull) from(ctx context.Context, url string, fromOrigin bool) error {
 	err := fp.Run(ctx)
 	close(done)
 	<-counted
+	if fromOrigin && fp.Validator.IsZero() && !fp.Pinned().IsZero() {
+		p.savePin(fp.Pinned())
+	}
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", url, err)
 	}
@@ -407,5 +418,43 @@ func (p *pull) publish(ctx context.Context) error {
 		if !retry.Sleep(ctx, retry.Backoff(attempt)) {
 			return ctx.Err()
 		}
+	}
+}
+
+// pinned is the version of the origin's file a relay pulls, kept beside the pull so that a
+// restarted relay, or a later pull of the same relay, never mixes two versions in one file.
+type pinned struct {
+	Size         int64  `json:"size"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+func (p *pull) pinPath() string { return filepath.Join(p.t.Dir(), "origin.json") }
+
+// pin answers the validator of the origin's file: the one kept from an earlier pull, else the
+// origin's answer now. A size other than the push's is final.
+func (p *pull) pin(ctx context.Context) (fetch.Validator, error) {
+	var kept pinned
+	if b, err := os.ReadFile(p.pinPath()); err == nil && json.Unmarshal(b, &kept) == nil && kept.Size == p.size {
+		return fetch.Validator{ETag: kept.ETag, LastModified: kept.LastModified}, nil
+	}
+	size, v, err := fetch.ProbeValidator(ctx, p.t.Env().Pull, p.spec.Source)
+	if err != nil {
+		return fetch.Validator{}, fmt.Errorf("probe %s: %w", p.spec.Source, err)
+	}
+	if size != p.size {
+		return fetch.Validator{}, &fetch.SourceError{URL: p.spec.Source, Status: http.StatusOK, Kind: fetch.ErrSourceChanged,
+			Reason: fmt.Sprintf("origin file changed size: was %d at push time, now %d: push it again", p.size, size)}
+	}
+	p.savePin(v)
+	return v, nil
+}
+
+func (p *pull) savePin(v fetch.Validator) {
+	if v.IsZero() {
+		return
+	}
+	if err := atomicfile.WriteJSON(p.pinPath(), pinned{Size: p.size, ETag: v.ETag, LastModified: v.LastModified}); err != nil {
+		p.log.Warn("origin version not kept", "err", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"dist/core/api"
 	"dist/core/content"
+	"dist/core/fetch"
 	"dist/core/swarm"
 	"dist/daemon/origingate"
 )
@@ -60,6 +61,7 @@ type Task struct {
 	metaErr error
 	state   api.TaskState
 	errMsg  string
+	errCode string // classifies errMsg (api.CodeSourceFinal)
 	problem string // why a task that has not failed is not moving (a full disk)
 	first   int64  // unix ms of the first byte
 	doneAt  int64  // unix ms when the file was in place (a client) or pulled (a relay)
@@ -234,6 +236,11 @@ func (t *Task) SetFailed(err error) {
 	defer t.mu.Unlock()
 	t.state = api.TaskFailed
 	t.errMsg = err.Error()
+	if fetch.Final(err) {
+		// The origin's answer will not change: the controller fails the distribution instead of
+		// handing the pull to another relay.
+		t.errCode = api.CodeSourceFinal
+	}
 }
 
 // SetProblem says why the task is not moving although it has not failed ("" when it moves
@@ -268,7 +275,7 @@ func (t *Task) Report() api.TaskReport {
 		ID: t.spec.ID, State: t.state, Have: t.Have.Load(),
 		BytesBT: t.BT.Load(), BytesHTTPRelay: t.HTTPRelay.Load(), BytesHTTPOrigin: t.HTTPOrigin.Load(),
 		BytesUp: t.Up.Load(), Peers: int(t.PeerConns.Load()),
-		FirstByteMs: t.first, DoneMs: t.doneAt, Error: cmp.Or(t.errMsg, t.problem),
+		FirstByteMs: t.first, DoneMs: t.doneAt, Error: cmp.Or(t.errMsg, t.problem), ErrorCode: t.errCode,
 		Mode: t.mode.mode, ModeReason: t.mode.reason, ModeChanges: t.mode.toReport(),
 	}
 }
