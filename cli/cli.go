@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"dist/daemon"
 	"io"
 	"os"
 	"os/signal"
@@ -114,6 +115,9 @@ func NewParser(c *CLI, stdout, stderr io.Writer, extra ...kong.Option) (*kong.Ko
 			"data_dir":     DefaultDataDir(),
 			"hostname":     hostname(),
 			"config_files": strings.Join(DefaultConfigFiles(), ", "),
+			// The daemon's defaults are set in one place (daemon.Config); the CLI shows them.
+			"default_listen":    daemon.DefaultListen,
+			"default_bt_listen": daemon.DefaultBTListen,
 		},
 		kong.Configuration(loadConfig),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),

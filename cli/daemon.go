@@ -14,9 +14,9 @@ import (
 // DaemonCmd runs the long-lived process every host runs. Each flag also reads DIST_<NAME>.
 type DaemonCmd struct {
 	Role       []string          `help:"Roles to hold, comma separated: ${enum}." required:"" enum:"controller,relay,client" env:"DIST_ROLE" placeholder:"ROLE"`
-	Listen     string            `help:"HTTP listen address for the controller API and content (default: ${default})." default:":7700" env:"DIST_LISTEN" placeholder:"ADDR"`
+	Listen     string            `help:"HTTP listen address for the controller API and content (default: ${default})." default:"${default_listen}" env:"DIST_LISTEN" placeholder:"ADDR"`
 	Advertise  string            `help:"Base URL other hosts use to reach this daemon's HTTP (default: derived from --listen)." env:"DIST_ADVERTISE" placeholder:"URL"`
-	BTListen   string            `name:"bt-listen" help:"BitTorrent listen address (default: ${default})." default:":6881" env:"DIST_BT_LISTEN" placeholder:"ADDR"`
+	BTListen   string            `name:"bt-listen" help:"BitTorrent listen address (default: ${default})." default:"${default_bt_listen}" env:"DIST_BT_LISTEN" placeholder:"ADDR"`
 	Data       string            `help:"Data directory: database, partial and finished files, LocalAPI socket (default: ${default})." default:"${data_dir}" env:"DIST_DATA" type:"path" placeholder:"DIR"`
 	Name       string            `help:"Host name reported to the controller (default: ${default})." default:"${hostname}" env:"DIST_NAME" placeholder:"NAME"`
 	Label      map[string]string `help:"Host label used by selectors, repeatable (env: k=v;k=v)." env:"DIST_LABEL" placeholder:"KEY=VALUE"`

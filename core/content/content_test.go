@@ -314,3 +314,41 @@ func BenchmarkHashPieces(b *testing.B) {
 		})
 	}
 }
+
+// Pieces, fed in slices of any size from a piece boundary, hands out the same hashes as
+// HashPieces.
+func TestPiecesMatchesHashPieces(t *testing.T) {
+	t.Parallel()
+	const pl = 64 * kib
+	for _, size := range []int64{1, pl, 3*pl + 12345} {
+		data := randomBytes(size, uint64(size)+9)
+		want, err := HashPieces(context.Background(), bytes.NewReader(data), size, pl, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, from := range []int{0, 1} {
+			if int64(from)*pl >= size {
+				continue
+			}
+			got := map[int][]byte{}
+			p := Pieces{Size: size, PieceLen: pl, Done: func(i int, sum [20]byte) { got[i] = sum[:] }}
+			p.From(from)
+			rest := data[int64(from)*pl:]
+			for len(rest) > 0 {
+				k := min(len(rest), 1000+len(rest)%7777)
+				if _, err := p.Write(rest[:k]); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[k:]
+			}
+			for i := from; i < int(numPieces(size, pl)); i++ {
+				if !bytes.Equal(got[i], want[i*20:(i+1)*20]) {
+					t.Fatalf("size %d from %d: piece %d differs", size, from, i)
+				}
+			}
+			if _, err := p.Write([]byte{1}); err == nil {
+				t.Fatalf("size %d: a byte past the end accepted", size)
+			}
+		}
+	}
+}

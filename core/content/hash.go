@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"fmt"
+	"hash"
 	"io"
 	"runtime"
 	"sync"
@@ -87,4 +88,53 @@ func hashRange(h interface {
 		length -= int64(got)
 	}
 	return nil
+}
+
+// Pieces hashes a file's bytes as they come, in order from a piece boundary, and hands each
+// piece's SHA-1 to Done once the piece is whole: the relay's pull (a chunk of whole pieces at a
+// time) and a client's early stream (any slice at a time) cut pieces by this one rule.
+type Pieces struct {
+	Size, PieceLen int64
+	// Done receives piece i's hash once its last byte was written.
+	Done func(i int, sum [sha1.Size]byte)
+
+	off   int64 // next byte
+	piece int
+	h     hash.Hash
+}
+
+// From starts the hashing at the first byte of piece i (a resumed stream).
+func (p *Pieces) From(i int) {
+	p.piece, p.off, p.h = i, int64(i)*p.PieceLen, nil
+}
+
+// Offset is the next byte the hasher expects.
+func (p *Pieces) Offset() int64 { return p.off }
+
+// Write feeds the bytes that continue at Offset.
+func (p *Pieces) Write(b []byte) (int, error) {
+	if p.h == nil {
+		p.h = sha1.New()
+	}
+	n := len(b)
+	for len(b) > 0 {
+		end := min(int64(p.piece+1)*p.PieceLen, p.Size)
+		k := min(int64(len(b)), end-p.off)
+		if k <= 0 {
+			return n - len(b), fmt.Errorf("hash pieces: %d bytes past the end at %d", len(b), p.Size)
+		}
+		p.h.Write(b[:k])
+		p.off += k
+		b = b[k:]
+		if p.off == end {
+			var sum [sha1.Size]byte
+			p.h.Sum(sum[:0])
+			p.h.Reset()
+			if p.Done != nil {
+				p.Done(p.piece, sum)
+			}
+			p.piece++
+		}
+	}
+	return n, nil
 }

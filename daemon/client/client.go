@@ -159,6 +159,12 @@ func (c *Client) download(ctx context.Context, t *task.Task, s sink, m content.M
 			return nil
 		}
 		got, err := content.SHA256(ctx, tor, m.Size)
+		if errors.Is(err, swarm.ErrPieceRotten) && try < c.cfg.CheckTries {
+			// Reading for the checksum found a piece that no longer matches its hash; it was
+			// handed back to BitTorrent: wait for it and check again.
+			t.Log().Warn("copy holds a piece that no longer matches its hash; fetching it again", "dest", s.name(), "err", err, "try", try)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("checksum of %s: %w", s.name(), err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"fmt"
-	"hash"
 	"os"
 	"time"
 
@@ -77,8 +76,11 @@ func streamBeforeMetainfo(ctx context.Context, t *task.Task) {
 	for first < n && rec.Complete(first) {
 		first++
 	}
-	w := &streamWriter{ctx: ctx, t: t, f: f, rec: rec, size: size, pieceLen: pieceLen, piece: first,
-		off: int64(first) * pieceLen, h: sha1.New()}
+	w := &streamWriter{ctx: ctx, t: t, f: f, off: int64(first) * pieceLen,
+		pieces: content.Pieces{Size: size, PieceLen: pieceLen, Done: func(i int, sum [sha1.Size]byte) {
+			rec.MarkComplete(i, sum[:])
+		}}}
+	w.pieces.From(first)
 	if first > 0 {
 		t.Have.Store(w.off)
 		log.Info("stream resumes", "from", w.off, "size", size)
@@ -162,16 +164,12 @@ func streamSource(t *task.Task) string {
 // streamWriter puts streamed bytes at their place in the partial file, counts them as bytes from
 // a relay over HTTP, and records every whole piece with its hash.
 type streamWriter struct {
-	ctx   context.Context
-	t     *task.Task
-	f     *os.File
-	rec   *swarm.Record
-	off   int64
-	limit *rate.Limiter // the push's max HTTP speed; nil: none
-
-	size, pieceLen int64
-	piece          int       // the piece being written
-	h              hash.Hash // SHA-1 of the bytes of the current piece so far
+	ctx    context.Context
+	t      *task.Task
+	f      *os.File
+	off    int64
+	limit  *rate.Limiter  // the push's max HTTP speed; nil: none
+	pieces content.Pieces // records every whole piece with its hash
 }
 
 func (w *streamWriter) Write(b []byte) (int, error) {
@@ -186,7 +184,8 @@ func (w *streamWriter) Write(b []byte) (int, error) {
 		}
 		n, err := w.f.WriteAt(p, w.off)
 		done += n
-		w.hash(p[:n])
+		w.off += int64(n)
+		_, _ = w.pieces.Write(p[:n]) // the stream never runs past the file's end
 		if n > 0 {
 			w.t.HTTPRelay.Add(int64(n))
 			w.t.Have.Add(int64(n))
@@ -198,21 +197,4 @@ func (w *streamWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return done, nil
-}
-
-// hash feeds written bytes, which always continue at w.off, to the hash of their piece, and
-// records each piece once it is whole.
-func (w *streamWriter) hash(b []byte) {
-	for len(b) > 0 {
-		end := min(int64(w.piece+1)*w.pieceLen, w.size)
-		k := min(int64(len(b)), end-w.off)
-		w.h.Write(b[:k])
-		w.off += k
-		b = b[k:]
-		if w.off == end {
-			w.rec.MarkComplete(w.piece, w.h.Sum(nil))
-			w.h.Reset()
-			w.piece++
-		}
-	}
 }

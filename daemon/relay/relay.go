@@ -273,26 +273,29 @@ func (p *pull) seed(ctx context.Context) error {
 // is one, records them and announces them.
 func (p *pull) onChunk(c int, data []byte) error {
 	tor := p.t.Torrent()
-	for k := range p.per {
-		i := c*p.per + k
-		if i >= p.n {
-			break
+	var err error
+	hp := content.Pieces{Size: p.size, PieceLen: p.pieceLen, Done: func(i int, h [sha1.Size]byte) {
+		if err != nil {
+			return
 		}
-		off := int64(k) * p.pieceLen
-		b := data[off : off+p.pc.pieceSize(i)]
-		h := sha1.Sum(b)
 		if p.meta.Known() && string(h[:]) != string(p.meta.PieceHash(i)) {
-			return fmt.Errorf("%w: source %s does not match the published metainfo at piece %d: the file changed after publishing", fetch.ErrSourceChanged, p.spec.Source, i)
+			err = fmt.Errorf("%w: source %s does not match the published metainfo at piece %d: the file changed after publishing", fetch.ErrSourceChanged, p.spec.Source, i)
+			return
 		}
 		p.rec.MarkComplete(i, h[:])
 		if p.pc.add(i) {
-			p.t.Have.Add(int64(len(b)))
+			p.t.Have.Add(p.pc.pieceSize(i))
 		}
 		if tor != nil {
-			if err := tor.Announce(i); err != nil {
-				return err
-			}
+			err = tor.Announce(i)
 		}
+	}}
+	hp.From(c * p.per)
+	if _, werr := hp.Write(data); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return err
 	}
 	p.t.MarkFirstByte()
 	return nil
@@ -349,6 +352,9 @@ func (p *pull) from(ctx context.Context, url string, fromOrigin bool) error {
 			return err
 		}
 		fp.Validator = v
+		// An origin outage of a minute is waited out; Retry-After stretches it (fetch bounds
+		// the whole at 10 minutes).
+		fp.Retries = originRetries
 	}
 	done, counted := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -429,6 +435,14 @@ type pinned struct {
 	LastModified string `json:"last_modified,omitempty"`
 }
 
+const (
+	// probeTries bounds the tries of the probe that pins the origin's version.
+	probeTries = 6
+	// originRetries is how often one range from the origin is tried again after a passing
+	// fault: about a minute of back-off.
+	originRetries = 10
+)
+
 func (p *pull) pinPath() string { return filepath.Join(p.t.Dir(), "origin.json") }
 
 // pin answers the validator of the origin's file: the one kept from an earlier pull, else the
@@ -438,7 +452,25 @@ func (p *pull) pin(ctx context.Context) (fetch.Validator, error) {
 	if b, err := os.ReadFile(p.pinPath()); err == nil && json.Unmarshal(b, &kept) == nil && kept.Size == p.size {
 		return fetch.Validator{ETag: kept.ETag, LastModified: kept.LastModified}, nil
 	}
-	size, v, err := fetch.ProbeValidator(ctx, p.t.Env().Pull, p.spec.Source)
+	var size int64
+	var v fetch.Validator
+	var err error
+	for attempt := 1; ; attempt++ {
+		size, v, err = fetch.ProbeValidator(ctx, p.t.Env().Pull, p.spec.Source)
+		if err == nil || fetch.Final(err) || attempt == probeTries || ctx.Err() != nil {
+			break
+		}
+		// A passing fault (5xx, 429, the network): wait as the origin asks, or back off.
+		wait := retry.Backoff(attempt)
+		var se *fetch.SourceError
+		if errors.As(err, &se) && se.RetryAfter > wait {
+			wait = se.RetryAfter
+		}
+		p.log.Info("origin probe failed, retrying", "err", err, "attempt", attempt, "wait", wait)
+		if !retry.Sleep(ctx, wait) {
+			return fetch.Validator{}, ctx.Err()
+		}
+	}
 	if err != nil {
 		return fetch.Validator{}, fmt.Errorf("probe %s: %w", p.spec.Source, err)
 	}
