@@ -29,6 +29,7 @@ type DemoCmd struct {
 	OriginRate     string        `help:"Cap the origin's total upload rate (e.g. 20MiB), to watch a slow origin." placeholder:"RATE"`
 	Dir            string        `help:"Work directory (default: a new temporary directory, removed afterwards)." type:"path"`
 	Keep           bool          `help:"Keep the work directory and its logs."`
+	KeepRunning    bool          `name:"keep-running" help:"Keep the fleet up after the distribution ends, until Ctrl-C, to try dist top, show and report against it."`
 	Timeout        time.Duration `default:"10m" help:"Give up after this long."`
 	OriginMaxConns int           `name:"origin-max-conns" help:"Origin policy for the demo origin, set on the controller before the push: most requests in flight from all hosts." placeholder:"N"`
 	OriginMaxRate  string        `name:"origin-max-rate" help:"Origin policy for the demo origin: most bandwidth from it to all hosts, e.g. 20MiB/s." placeholder:"RATE"`
@@ -103,30 +104,48 @@ func (c *DemoCmd) Run(g *Globals) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
+	sigCtx := ctx
+	if !c.KeepRunning { // kept running, the fleet lives until Ctrl-C
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
 	progress := io.Discard
 	if !g.Quiet && streamIsTerminal(g.Err) {
 		progress = g.Err
 	} else if !g.Quiet && !g.JSON {
 		progress = g.Out
 	}
-	res, err := RunDemo(ctx, DemoOptions{
+	opts := DemoOptions{
 		Clients: c.Clients, Relays: c.Relays, Size: size, OriginRate: rate,
 		Dir: c.Dir, Keep: c.Keep, Live: streamIsTerminal(g.Err) && !g.Quiet,
 		BTBlocked: hyb.blocked, BTSlow: hyb.slow, BTSlowRate: hyb.rate, Settings: hyb.settings,
 		OriginMaxConns: c.OriginMaxConns, OriginMaxRate: maxRate,
-	}, progress)
+	}
+	printed := false
+	show := func(res DemoResult) error {
+		printed = true
+		if g.JSON {
+			return json.NewEncoder(g.Out).Encode(res)
+		}
+		printDemo(g.Out, res)
+		return nil
+	}
+	if c.KeepRunning {
+		opts.Hold = func(res DemoResult) {
+			_ = show(res)
+			fmt.Fprintln(progress, "the fleet stays up: press Ctrl-C to stop it")
+			<-sigCtx.Done()
+		}
+	}
+	res, err := RunDemo(ctx, opts, progress)
 	if err != nil {
 		return err
 	}
-	if g.JSON {
-		enc := json.NewEncoder(g.Out)
-		if err := enc.Encode(res); err != nil {
+	if !printed {
+		if err := show(res); err != nil {
 			return err
 		}
-	} else {
-		printDemo(g.Out, res)
 	}
 	if res.Verified != res.Clients {
 		return exitError{code: ExitPartial, err: fmt.Errorf("demo: %d of %d copies verified", res.Verified, res.Clients)}
@@ -151,6 +170,9 @@ type DemoOptions struct {
 	// The demo origin's policy on the controller; 0: no limit.
 	OriginMaxConns int
 	OriginMaxRate  int64 // bytes/s
+	// Hold, when set, runs with the result once the distribution ended, before the fleet is
+	// stopped: the fleet stays up while it runs.
+	Hold func(DemoResult)
 }
 
 // RunDemo starts an origin and a fleet, pushes the file to every client, waits, and verifies each copy.
@@ -234,6 +256,14 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 		return res, err
 	}
 	client := cl.API()
+	// Where to watch it from: the controller's URL and a file with its admin token (a token on a
+	// command line would show in the process list).
+	tokenFile := filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(tokenFile, []byte(cl.AdminToken+"\n"), 0o600); err != nil {
+		return res, fmt.Errorf("demo token file: %w", err)
+	}
+	fmt.Fprintf(progress, "controller %s (admin token in %s)\n", cl.ControllerURL(), tokenFile)
+	fmt.Fprintf(progress, "watch it:  DIST_CONTROLLER=%s DIST_TOKEN=\"$(cat %s)\" dist top\n", cl.ControllerURL(), tokenFile)
 	if o.OriginMaxConns > 0 || o.OriginMaxRate > 0 {
 		u := api.OriginUpdate{Origin: org.URL(), MaxConns: &o.OriginMaxConns, MaxRate: &o.OriginMaxRate}
 		if _, err := client.SetOrigin(ctx, u); err != nil {
@@ -320,6 +350,9 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 		if err == nil && got == sum {
 			res.Verified++
 		}
+	}
+	if o.Hold != nil {
+		o.Hold(res)
 	}
 	return res, nil
 }

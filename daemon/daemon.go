@@ -122,6 +122,8 @@ func (d *Daemon) start(ctx context.Context) error {
 		Name: d.cfg.Name, Data: d.cfg.Data, Labels: d.cfg.Labels, Hybrid: d.cfg.Hybrid, BTBlocked: d.cfg.BTBlocked,
 		Node: d.node, API: ctl, Pull: pullClient(rel.Workers()), Gates: d.gates, Log: d.log,
 	}
+	var ag *agent.Agent
+	env.Holds = func(source string, size int64) bool { return ag.Holds(source, size) }
 	d.agent = agent.New(agent.Config{
 		Env: env, Roles: d.cfg.Roles, HTTPURL: d.httpURL, BTAddr: d.btAddr(), Version: Version,
 		Runners: map[api.Role]task.Runner{
@@ -129,6 +131,7 @@ func (d *Daemon) start(ctx context.Context) error {
 			api.RoleClient: client.New(client.Config{Devices: d.plugins}).Run,
 		},
 	})
+	ag = d.agent
 	d.publisher = publish.New(publish.Config{
 		Dir: filepath.Join(d.cfg.Data, "published"), Host: d.cfg.Name, HTTPURL: d.httpURL,
 		Node: d.node, Devices: d.plugins, Logger: d.log.With("role", "publish"),

@@ -45,6 +45,7 @@ type Agent struct {
 	mu    sync.Mutex
 	tasks map[string]*task.Task // by task id
 	wg    sync.WaitGroup
+	metas Metainfos // fetched once per sum (watch answers name them)
 }
 
 // New answers the agent of a host; Run starts it.
@@ -110,6 +111,20 @@ func (a *Agent) watch(ctx context.Context) {
 		if failures > 0 {
 			// The controller may have restarted: refresh our registration (addresses may be new to it).
 			registered = false
+		}
+		if err := a.metas.Fill(ctx, env.API.Metainfo, w.Tasks); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			// The tasks run without it meanwhile; the version is kept, so the next watch answers
+			// at once and the fetch is tried again after the back-off.
+			a.reconcile(ctx, w.Tasks)
+			failures++
+			a.logRetry("fetch metainfo", err, failures)
+			if !retry.Sleep(ctx, retry.Backoff(failures)) {
+				return
+			}
+			continue
 		}
 		failures = 0
 		version = w.Version
@@ -230,6 +245,16 @@ func (a *Agent) Content(distID string) *task.Task {
 		}
 	}
 	return found
+}
+
+// Holds reports whether a task of this host holds a finished copy of source of size bytes.
+func (a *Agent) Holds(source string, size int64) bool {
+	for _, t := range a.Tasks() {
+		if spec := t.Spec(); t.Complete.Load() && spec.Source == source && spec.Size == size {
+			return true
+		}
+	}
+	return false
 }
 
 // ModeChanges returns every mode change of the client task of distID, oldest first.

@@ -82,7 +82,7 @@ func (c *Client) Run(ctx context.Context, t *task.Task) error {
 		return err
 	}
 	defer s.close()
-	if s.streams() {
+	if task := t.Spec(); s.streams() && (t.Env().Holds == nil || !t.Env().Holds(task.Source, task.Size)) {
 		streamBeforeMetainfo(ctx, t) // fast start over HTTP from a relay while a relay hashes the source
 	}
 	m, err := t.Meta(ctx)
@@ -97,6 +97,10 @@ func (c *Client) Run(ctx context.Context, t *task.Task) error {
 	rec, finished := readDone(marker)
 	finished = finished && rec.InfoHash == m.InfoHash && rec.Dest == s.name() && s.holds(m)
 
+	if other := t.Env().Node.Torrent(m.InfoHash); other != nil {
+		// The same content runs here already (a push repeated, a publisher that is a target too).
+		return c.share(ctx, t, s, m, other, marker, finished, rec)
+	}
 	spec, err := s.spec(m, finished)
 	if err != nil {
 		return err
@@ -270,4 +274,36 @@ func readDone(path string) (doneRecord, bool) {
 		return r, false
 	}
 	return r, true
+}
+
+// share finishes a task whose content this host already runs in another torrent: once that one
+// is complete, its bytes are copied into this task's destination and checked piece by piece, so
+// nothing crosses the network twice; the other torrent goes on seeding for both.
+func (c *Client) share(ctx context.Context, t *task.Task, s sink, m content.Meta, other *swarm.Torrent, marker string, finished bool, rec doneRecord) error {
+	if !finished {
+		t.Log().Info("content already on this host: copying it", "dest", s.name(), "info_hash", m.InfoHash)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.Timeout():
+			return fmt.Errorf("distribution %s not complete after the task timeout: waiting for the copy already on this host", t.DistID())
+		case <-other.Done():
+		}
+		if s.name() != other.DataPath() { // else: the copy in place is the one that seeds
+			if err := s.copyIn(ctx, other, m); err != nil {
+				return err
+			}
+		}
+		rec = doneRecord{InfoHash: m.InfoHash, Dest: s.name(), DoneMs: time.Now().UnixMilli()}
+		if err := atomicfile.WriteJSON(marker, rec); err != nil {
+			t.Log().Warn("done marker not written", "err", err)
+		}
+	}
+	t.Have.Store(m.Size)
+	t.Complete.Store(true)
+	t.SetDone(rec.DoneMs)
+	t.SetState(api.TaskDone)
+	t.Serve(serve.Whole{ReaderAt: other, Size: m.Size})
+	<-ctx.Done()
+	return nil
 }

@@ -1,8 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +25,10 @@ type sink interface {
 	spec(m content.Meta, finished bool) (swarm.Spec, error)
 	taken()                          // the torrent holds the destination now and closes it
 	commit(tor *swarm.Torrent) error // every piece verified and the checksum matched
-	failed() <-chan struct{}         // closed when the destination fails for good
+	// copyIn writes the content from src (a complete torrent of this host) into the destination
+	// and checks every piece of the result.
+	copyIn(ctx context.Context, src io.ReaderAt, m content.Meta) error
+	failed() <-chan struct{} // closed when the destination fails for good
 	err() error
 	close()
 }
@@ -136,4 +142,69 @@ func (s *deviceSink) close() {
 	if !s.owned {
 		_ = s.dev.Close()
 	}
+}
+
+func (s *fileSink) copyIn(ctx context.Context, src io.ReaderAt, m content.Meta) error {
+	dir := filepath.Dir(s.dest)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("destination directory %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(s.dest)+".*")
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", s.dest, err)
+	}
+	defer os.Remove(f.Name())
+	err = copyChecked(ctx, f, src, m)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), s.dest)
+	}
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", s.dest, err)
+	}
+	return nil
+}
+
+func (s *deviceSink) copyIn(ctx context.Context, src io.ReaderAt, m content.Meta) error {
+	if err := copyChecked(ctx, s.dev, src, m); err != nil {
+		return fmt.Errorf("copy into %s: %w", s.uri, err)
+	}
+	return nil
+}
+
+// copyChecked copies m's content from src to dst, syncs it, and checks every piece of dst.
+func copyChecked(ctx context.Context, dst interface {
+	io.WriterAt
+	io.ReaderAt
+	Sync() error
+}, src io.ReaderAt, m content.Meta) error {
+	buf := make([]byte, 4<<20)
+	for off := int64(0); off < m.Size; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := src.ReadAt(buf[:min(int64(len(buf)), m.Size-off)], off)
+		if n > 0 {
+			if _, werr := dst.WriteAt(buf[:n], off); werr != nil {
+				return werr
+			}
+			off += int64(n)
+		}
+		if err != nil && !(errors.Is(err, io.EOF) && off == m.Size) {
+			return err
+		}
+	}
+	if err := dst.Sync(); err != nil {
+		return err
+	}
+	pieces, err := content.HashPieces(ctx, dst, m.Size, m.PieceLen, 0)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(pieces, m.Pieces) {
+		return errors.New("the copy does not match the metainfo")
+	}
+	return nil
 }

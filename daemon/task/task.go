@@ -37,6 +37,9 @@ type Env struct {
 	Pull      *http.Client // content pulls and streams from origins and relays
 	Gates     *origingate.Set
 	Log       *slog.Logger
+	// Holds reports whether another task of this host holds a finished copy of source (of size
+	// bytes): a push repeated then waits for its metainfo instead of streaming the file again.
+	Holds func(source string, size int64) bool
 }
 
 // Content is what a task serves over HTTP Range: the relay's file while it pulls, or a finished
