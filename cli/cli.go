@@ -31,6 +31,8 @@ type CLI struct {
 	Top     TopCmd     `cmd:"" help:"Live dashboard of distributions, swarms, origin limits and events (plain text when not a terminal)."`
 	Cancel  CancelCmd  `cmd:"" help:"Cancel a distribution on every host."`
 	Version VersionCmd `cmd:"" help:"Print the version of dist."`
+	// --version prints the same line as the version command.
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the version of dist and exit."`
 	Plugin  PluginCmd  `cmd:"" help:"List and check plugins (origin IO for partitions, relay policies)."`
 	Demo    DemoCmd    `cmd:"" help:"Run a whole distribution on this machine: origin, controller, relays and clients."`
 
@@ -115,6 +117,7 @@ func NewParser(c *CLI, stdout, stderr io.Writer, extra ...kong.Option) (*kong.Ko
 			"data_dir":     DefaultDataDir(),
 			"hostname":     hostname(),
 			"config_files": strings.Join(DefaultConfigFiles(), ", "),
+			"version":      buildInfo().String(),
 			// The daemon's defaults are set in one place (daemon.Config); the CLI shows them.
 			"default_listen":    daemon.DefaultListen,
 			"default_bt_listen": daemon.DefaultBTListen,

@@ -66,6 +66,10 @@ func TestCompletionBashCompletes(t *testing.T) {
 		{"dist push --t", "--to"},
 		{"dist --color a", "always"},
 		{"dist completion f", "fish"},
+		{"dist origin s", "set"},
+		{"dist plugin c", "check"},
+		{"dist controller b", "backup"},
+		{"dist origin set --max-c", "--max-conns"},
 	}
 	for _, tc := range tests {
 		words := strings.Fields(tc.line)

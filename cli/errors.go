@@ -71,7 +71,11 @@ func describe(err error, controller string) (msg string, code int, apiCode strin
 		if errors.As(pe.Unwrap(), &ec) {
 			return err.Error(), ec.ExitCode(), ""
 		}
-		return err.Error() + " (see dist --help)", ExitUsage, ""
+		hint := "dist"
+		if pe.Context != nil && pe.Context.Selected() != nil {
+			hint = pe.Context.Selected().FullPath()
+		}
+		return err.Error() + " (see " + hint + " --help)", ExitUsage, ""
 	case errors.As(err, &ec): // exitError, usageError: the command chose
 		return err.Error(), ec.ExitCode(), apiCode
 	case errors.As(err, &le) && errors.As(err, &ue):

@@ -40,6 +40,25 @@ func (h HybridFlags) settings() (*api.Settings, error) {
 	if h.Window < 0 || h.Sample < 0 || h.Cooldown < 0 || h.BTGrace < 0 || h.TaskTimeout < 0 || h.HTTPShare < 0 {
 		return nil, usageError{fmt.Errorf("hybrid settings must not be negative")}
 	}
+	// Each flag alone first, so that the error names the flag the operator typed.
+	for _, one := range []struct {
+		flag, value string
+		s           api.Settings
+	}{
+		{"--bt-threshold", hybrid.FormatRate(float64(h.BTThreshold)), api.Settings{Threshold: s.Threshold}},
+		{"--window", h.Window.String(), api.Settings{WindowMs: s.WindowMs}},
+		{"--sample", h.Sample.String(), api.Settings{SampleMs: s.SampleMs}},
+		{"--cooldown", h.Cooldown.String(), api.Settings{CooldownMs: s.CooldownMs}},
+		{"--http-share", fmt.Sprint(h.HTTPShare), api.Settings{HTTPShare: s.HTTPShare}},
+		{"--bt-grace", h.BTGrace.String(), api.Settings{BTGraceMs: s.BTGraceMs}},
+	} {
+		if one.s == (api.Settings{}) {
+			continue
+		}
+		if err := hybrid.ValidateSettings(one.s); err != nil {
+			return nil, usageError{fmt.Errorf("%s %s: %w", one.flag, one.value, err)}
+		}
+	}
 	if err := hybrid.ValidateSettings(s); err != nil {
 		return nil, usageError{fmt.Errorf("hybrid settings: %w", err)}
 	}

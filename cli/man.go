@@ -87,17 +87,28 @@ func roffEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, ".", `\&.`, "-", `\-`).Replace(s)
 }
 
-// heading matches the date mango stamps on the title line.
-var heading = regexp.MustCompile(`(?m)^(\.TH \S+ \d+) "\d{4}-\d{2}-\d{2}"`)
+// heading matches the title line mango writes: its date (which would make pages differ by the day
+// they were made) and its centre and left footers, where it puts the whole description.
+var heading = regexp.MustCompile(`(?m)^\.TH (\S+) (\d+) .*$`)
 
 func manPage(app *kong.Application) []byte {
 	var buf bytes.Buffer
 	buf.WriteString(mangokong.NewManPage(1, app).Build(roff.NewDocument()))
-	out := heading.ReplaceAll(buf.Bytes(), []byte(`$1 ""`))
+	out := heading.ReplaceAll(buf.Bytes(), []byte(`.TH $1 $2 "" "dist" "dist manual"`))
 	if !bytes.HasSuffix(out, []byte("\n")) {
 		out = append(out, '\n')
 	}
-	return out
+	return append(out, exitStatus()...)
+}
+
+// exitStatus is the EXIT STATUS section: the documented, append-only table of cli/exitcode.go.
+func exitStatus() []byte {
+	var b strings.Builder
+	b.WriteString(".SH EXIT STATUS\n")
+	for _, e := range ExitCodes {
+		fmt.Fprintf(&b, ".TP\n\\fB%d\\fP (%s)\n%s\n", e.Code, roffEscape(e.Name), roffEscape(e.Meaning))
+	}
+	return []byte(b.String())
 }
 
 // visibleTree copies the tree without hidden commands and hidden flags, which mango-kong would

@@ -20,7 +20,7 @@ type PushCmd struct {
 	To        []string      `help:"Target selectors, repeatable or comma separated: a host name, key=value (a label), or all." required:"" config:"-" placeholder:"SEL"`
 	Dest      string        `help:"Path of the file on the targets (default: <data>/files/<name>)." config:"-" placeholder:"PATH"`
 	Name      string        `help:"File name on the targets (default: last element of SOURCE)." config:"-"`
-	Relays    int           `help:"Number of relays; 0 picks 1-5 % of the targets, at least one." default:"0" placeholder:"N"`
+	Relays    int           `help:"Number of relays; 0 picks 1 to 5 percent of the targets, at least one." default:"0" placeholder:"N"`
 	SHA256    string        `name:"sha256" help:"Expected whole-file SHA-256 (hex), checked on every target." config:"-" placeholder:"HEX"`
 	PieceSize ByteSize      `help:"BitTorrent piece size, e.g. 4MiB (default: chosen from the file size)." placeholder:"SIZE"`
 	Wait      bool          `help:"Wait until the distribution ends; exit 0 complete, 2 partial, 3 failed or cancelled."`

@@ -17,7 +17,14 @@ func TestVersion(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		t.Fatalf("not JSON: %v: %s", err, r.stdout)
 	}
+	bi := buildInfo()
 	want := map[string]string{"version": version(), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH}
+	if bi.Commit != "" {
+		want["commit"] = bi.Commit
+	}
+	if bi.Date != "" {
+		want["date"] = bi.Date
+	}
 	for k, w := range want {
 		if v[k] != w {
 			t.Errorf("%s = %q, want %q", k, v[k], w)
@@ -28,7 +35,7 @@ func TestVersion(t *testing.T) {
 	}
 
 	r = runCLI(t, "version")
-	line := "dist " + version() + " (" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
+	line := bi.String() + "\n"
 	if r.code != ExitOK || r.stdout != line {
 		t.Errorf("version: exit %d, stdout %q, want %q", r.code, r.stdout, line)
 	}
