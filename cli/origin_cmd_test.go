@@ -71,13 +71,21 @@ func TestPushSetsOriginLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCLI(t, "push", "https://cdn.example.com/base.img", "--to", "r1", "--origin-max-conns", "8",
-		"--origin-max-rate", "100Mbit/s", "--controller", srv.URL, "--token", testToken)
+		"--origin-max-rate", "100Mbit/s", "--controller", srv.URL, "--token", testToken, "--set-origin-policy")
 	if r.code != ExitOK {
 		t.Fatalf("push: exit %d\n%s", r.code, r.stderr)
 	}
 	got, err := api.New(srv.URL, testToken).Origins(context.Background(), "https://cdn.example.com")
 	if err != nil || len(got) != 1 || got[0].MaxConns != 8 || got[0].MaxRate != 12_500_000 {
 		t.Errorf("origin after push: %+v, %v", got, err)
+	}
+	// Without --set-origin-policy a push never changes the standing policy as a side effect.
+	if r := runCLI(t, "push", "https://cdn.example.com/base.img", "--to", "r1", "--origin-max-conns", "2",
+		"--controller", srv.URL, "--token", testToken); r.code != ExitUsage || !strings.Contains(r.stderr, "--set-origin-policy") {
+		t.Errorf("push with --origin-max-conns alone: exit %d (%s), want %d naming --set-origin-policy", r.code, r.stderr, ExitUsage)
+	}
+	if got, _ := api.New(srv.URL, testToken).Origins(context.Background(), "https://cdn.example.com"); len(got) != 1 || got[0].MaxConns != 8 {
+		t.Errorf("standing policy changed by a push without --set-origin-policy: %+v", got)
 	}
 	if r := runCLI(t, "push", "https://cdn.example.com/base.img", "--to", "r1", "--origin-max-rate", "fast",
 		"--controller", srv.URL, "--token", testToken); r.code != ExitUsage {

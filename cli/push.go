@@ -32,6 +32,9 @@ type PushCmd struct {
 	StartThreshold float64 `name:"start-threshold" help:"Share of the file a relay holds before it serves over HTTP (0.01-0.10; default 0.03); several waiting clients start it sooner." placeholder:"FRACTION"`
 	// Origin limits set the source's origin policy on the controller before the push (see dist origin set).
 	Origin OriginLimits `embed:"" prefix:"origin-" group:"Origin limits (for the whole fleet, kept by the controller)"`
+	// SetOriginPolicy says the operator means to change the origin's standing policy: the limits
+	// stay after this distribution, for every later one.
+	SetOriginPolicy bool `name:"set-origin-policy" group:"Origin limits (for the whole fleet, kept by the controller)" help:"Let the --origin-* limits change the origin's standing policy, which holds for every later distribution too (the same as 'dist origin set')."`
 }
 
 var hexSHA256 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
@@ -96,8 +99,10 @@ func (c *PushCmd) Run(g *Globals) error {
 		}
 		req.Settings.StartThreshold = c.StartThreshold
 	}
-	if _, _, err := c.Origin.update(c.Source, "origin-"); err != nil {
+	if _, given, err := c.Origin.update(c.Source, "origin-"); err != nil {
 		return err // a bad limit is found before a local file is published
+	} else if given && !c.SetOriginPolicy {
+		return usageError{errors.New("--origin-* limits change the origin's standing policy for every distribution, not only this one: add --set-origin-policy to mean it, or use 'dist origin set'")}
 	}
 	if !isURL(c.Source) {
 		if err := c.publish(g, &req); err != nil {
