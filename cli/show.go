@@ -77,9 +77,13 @@ func (c *ShowCmd) Run(g *Globals) error {
 		return cmp.Compare(a.Host, b.Host)
 	})
 	fmt.Fprintln(g.Out)
-	t := newTable("HOST", "ROLE", "STATE", "HAVE", "BT", "RELAY", "ORIGIN", "PEERS", "ERROR")
+	t := newTable("HOST", "ROLE", "STATE", "MODE", "HAVE", "BT", "RELAY", "ORIGIN", "PEERS", "ERROR")
 	for _, a := range as {
-		t.add(a.Host, string(a.Role), string(a.State), humanBytes(a.Have), humanBytes(a.BytesBT), humanBytes(a.BytesHTTPRelay),
+		mode := a.Mode // a client's hybrid mode (bt, assisting, http-main); "-" for a relay
+		if mode == "" {
+			mode = "-"
+		}
+		t.add(a.Host, string(a.Role), string(a.State), mode, humanBytes(a.Have), humanBytes(a.BytesBT), humanBytes(a.BytesHTTPRelay),
 			humanBytes(a.BytesHTTPOrigin), strconv.Itoa(a.Peers), a.Error)
 		t.style(2, stateStyle(a.State))
 	}

@@ -17,8 +17,11 @@ func TestRates(t *testing.T) {
 	t.Parallel()
 	r := newRates()
 	t0 := time.Unix(1000, 0)
-	if got := r.rate("a", t0, 100); got != 0 {
-		t.Errorf("first reading: %v, want 0", got)
+	if got := r.rate("a", t0, 100); got != -1 {
+		t.Errorf("first reading: %v, want -1 (not known yet: shown \"-\", never 0B/s)", got)
+	}
+	if got := rate(-1); got != "-" {
+		t.Errorf("an unknown rate renders %q, want \"-\"", got)
 	}
 	if got := r.rate("a", t0.Add(2*time.Second), 300); got != 100 {
 		t.Errorf("200 bytes in 2s: %v, want 100", got)

@@ -26,8 +26,13 @@ func size(n int64) string {
 	return "?"
 }
 
-// rate renders bytes/s: "0B/s", "1.5M/s".
-func rate(bps float64) string { return size(int64(bps)) + "/s" }
+// rate renders bytes/s: "0B/s", "1.5M/s"; "-" when not known yet (a single reading).
+func rate(bps float64) string {
+	if bps < 0 {
+		return "-"
+	}
+	return size(int64(bps)) + "/s"
+}
 
 // span renders a duration in at most six characters: "45s", "12m30s", "3h05m"; "-" when unknown.
 func span(d time.Duration) string {

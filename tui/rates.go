@@ -22,12 +22,13 @@ type reading struct {
 func newRates() *rates { return &rates{last: map[string][]reading{}, seen: map[string]bool{}} }
 
 // rate records counter key at v and answers its rate in units/s over the readings of the last
-// rateWindow; 0 on the first reading, when time did not advance, or when the counter went back
-// (a restarted task).
+// rateWindow; -1 (unknown, shown "-") on the first reading or when time did not advance, 0 when the
+// counter went back (a restarted task).
 func (r *rates) rate(key string, at time.Time, v int64) float64 {
 	r.seen[key] = true
 	rs := r.last[key]
-	if len(rs) > 0 && v < rs[len(rs)-1].v {
+	restarted := len(rs) > 0 && v < rs[len(rs)-1].v
+	if restarted {
 		rs = nil
 	}
 	rs = append(rs, reading{at, v})
@@ -39,7 +40,10 @@ func (r *rates) rate(key string, at time.Time, v int64) float64 {
 	first := rs[0]
 	dt := at.Sub(first.at).Seconds()
 	if dt <= 0 {
-		return 0
+		if restarted {
+			return 0
+		}
+		return -1
 	}
 	return float64(v-first.v) / dt
 }
