@@ -264,6 +264,7 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 	}
 	fmt.Fprintf(progress, "controller %s (admin token in %s)\n", cl.ControllerURL(), tokenFile)
 	fmt.Fprintf(progress, "watch it:  DIST_CONTROLLER=%s DIST_TOKEN=\"$(cat %s)\" dist top\n", cl.ControllerURL(), tokenFile)
+	fmt.Fprintf(progress, "or in a browser: %s/ui (sign in with the admin token)\n", cl.ControllerURL())
 	if o.OriginMaxConns > 0 || o.OriginMaxRate > 0 {
 		u := api.OriginUpdate{Origin: org.URL(), MaxConns: &o.OriginMaxConns, MaxRate: &o.OriginMaxRate}
 		if _, err := client.SetOrigin(ctx, u); err != nil {

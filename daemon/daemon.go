@@ -30,6 +30,8 @@ import (
 	"dist/daemon/relay"
 	"dist/daemon/serve"
 	"dist/daemon/task"
+	"dist/daemon/webui"
+	"dist/tui"
 )
 
 // Daemon is one running `dist daemon`.
@@ -107,6 +109,10 @@ func (d *Daemon) start(ctx context.Context) error {
 			return err
 		}
 		mux.Handle("/", d.ctrl.Handler())
+		// The read-only status page: what dist top shows, from the same snapshot code.
+		ui := webui.New(webui.Config{AdminToken: d.cfg.AdminToken, Source: tui.NewController(api.New(d.httpURL, d.cfg.AdminToken))})
+		mux.Handle("/ui", ui)
+		mux.Handle("/ui/", ui)
 	} else {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	}

@@ -89,3 +89,10 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// The renderings of the dashboard, for other views of the same snapshot (the web page), so that a
+// rate or a progress reads the same everywhere.
+func SizeText(n int64) string         { return size(n) }
+func RateText(bps float64) string     { return rate(bps) }
+func SpanText(d time.Duration) string { return span(d) }
+func PercentText(f float64) string    { return pct(f) }
