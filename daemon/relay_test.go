@@ -107,6 +107,9 @@ func TestRelayServesWhilePulling(t *testing.T) {
 	if served := org.Stats().BytesServed; served > size*11/10 {
 		t.Errorf("origin served %d bytes, more than 1.1× the file", served)
 	}
+	// What the relay streamed to clients over HTTP counts as its upload, as BitTorrent does.
+	// (The relay reports once a second: wait for its report to catch up with the clients'.)
+	waitAssignment(ctx, t, f, d.ID, "relay-1", func(a api.Assignment) bool { return a.BytesUp >= end.BytesHTTPRelay && a.BytesUp > 0 })
 }
 
 // A relay stopped half-way resumes from what it verified: the origin sends the file about once.

@@ -141,7 +141,7 @@ func taskMetrics(m *metricSet, rows []Task) {
 			m.add("dist_task_bytes_total", "counter", "Bytes received by a task, by source (bt, http-relay, http-origin).",
 				float64(src.n), append(l, "source", src.name)...)
 		}
-		m.add("dist_task_bytes_up_total", "counter", "Bytes a task sent to peers.", float64(r.Report.BytesUp), l...)
+		m.add("dist_task_bytes_up_total", "counter", "Bytes a task sent to peers, over BitTorrent and HTTP.", float64(r.Report.BytesUp), l...)
 		m.add("dist_task_have_bytes", "gauge", "Bytes a task holds, verified.", float64(r.Report.Have), l...)
 		m.add("dist_task_pieces_verified", "gauge", "Pieces a task holds, verified.", float64(r.Pieces), l...)
 		m.add("dist_task_pieces", "gauge", "Pieces of a task's file.", float64(r.PieceN), l...)

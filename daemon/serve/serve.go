@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"dist/core/api"
@@ -92,8 +93,20 @@ func Content(cfg Config, lookup Lookup) http.HandlerFunc {
 		// Bytes are sent as they land; content that fails mid-body cuts the answer short. A
 		// section reader per request: concurrent requests must not share an offset.
 		rd := waiting{ctx: ctx, c: c, size: size, wait: cfg.Wait}
-		http.ServeContent(w, r, spec.Name, time.Time{}, io.NewSectionReader(rd, 0, size))
+		http.ServeContent(counting{ResponseWriter: w, n: &t.HTTPUp}, r, spec.Name, time.Time{}, io.NewSectionReader(rd, 0, size))
 	}
+}
+
+// counting counts the body bytes a task serves over HTTP: they are part of its upload.
+type counting struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c counting) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // waiting reads content, waiting for bytes that have not landed yet.

@@ -10,11 +10,11 @@ import (
 )
 
 const (
-	// peersFirst and peersEvery pace the task's questions to the controller's tracker: often at
+	// PeersFirst and PeersEvery pace the task's questions to the controller's tracker: often at
 	// first, when the swarm forms, then every few seconds; a watch answer (the controller wakes
 	// watches when a swarm gains members) asks at once.
-	peersFirst = 300 * time.Millisecond
-	peersEvery = 5 * time.Second
+	PeersFirst = 300 * time.Millisecond
+	PeersEvery = 5 * time.Second
 	// peersTimeout bounds one question.
 	peersTimeout = 10 * time.Second
 )
@@ -46,7 +46,7 @@ func (p *Peers) kick() {
 
 // follow asks the tracker until ctx ends.
 func (p *Peers) follow(ctx context.Context) {
-	wait := peersFirst
+	wait := PeersFirst
 	for {
 		pctx, cancel := context.WithTimeout(ctx, peersTimeout)
 		list, err := p.t.env.API.Peers(pctx, p.t.spec.DistID, p.t.env.Name)
@@ -65,7 +65,7 @@ func (p *Peers) follow(ctx context.Context) {
 		case <-timer.C:
 		}
 		timer.Stop()
-		wait = min(wait*2, peersEvery)
+		wait = min(wait*2, PeersEvery)
 	}
 }
 

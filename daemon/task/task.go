@@ -76,6 +76,7 @@ type Task struct {
 	// Counters the report carries; the runners keep them current.
 	Have, BT, HTTPRelay, HTTPOrigin, Up atomic.Int64
 	PeerConns                           atomic.Int64
+	HTTPUp                              atomic.Int64 // bytes served over HTTP (Up is BitTorrent's)
 	HTTPBadPieces                       atomic.Int64 // pieces fetched over HTTP that failed their hash
 	Complete                            atomic.Bool  // every byte is here and verified
 
@@ -277,7 +278,7 @@ func (t *Task) Report() api.TaskReport {
 	return api.TaskReport{
 		ID: t.spec.ID, State: t.state, Have: t.Have.Load(),
 		BytesBT: t.BT.Load(), BytesHTTPRelay: t.HTTPRelay.Load(), BytesHTTPOrigin: t.HTTPOrigin.Load(),
-		BytesUp: t.Up.Load(), Peers: int(t.PeerConns.Load()),
+		BytesUp: t.Up.Load() + t.HTTPUp.Load(), Peers: int(t.PeerConns.Load()),
 		FirstByteMs: t.first, DoneMs: t.doneAt, Error: cmp.Or(t.errMsg, t.problem), ErrorCode: t.errCode,
 		Mode: t.mode.mode, ModeReason: t.mode.reason, ModeChanges: t.mode.toReport(),
 	}
