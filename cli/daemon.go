@@ -30,6 +30,7 @@ type DaemonCmd struct {
 	BTUploadRate        Rate        `name:"bt-upload-rate" help:"Cap of this host's BitTorrent upload rate (default: none)." env:"DIST_BT_UPLOAD_RATE" placeholder:"RATE"`
 	AllowUnleasedOrigin bool        `help:"Client role: fetch pieces from the origin without a controller lease (the origin's load is then unbounded)." env:"DIST_ALLOW_UNLEASED_ORIGIN"`
 	Hybrid              HybridFlags `embed:"" group:"Hybrid download defaults (a push's settings win)"`
+	DestRoot            []string    `name:"dest-root" help:"Client role: where pushes may put files on this host, repeatable: absolute directories, or device URI prefixes such as partition:///dev/disk/by-label/ (default: <data>/files). A push naming another destination fails at once." env:"DIST_DEST_ROOT" sep:";" placeholder:"DIR"`
 	PluginDir           string      `help:"Directory of dist-plugin-NAME executables (default: beside dist, then the system's plugin directory)." env:"DIST_PLUGIN_DIR" type:"path" placeholder:"DIR"`
 	RelayPolicy         string      `help:"Controller role: relay-policy plugin choosing relays (default: built-in); it falls back to the built-in policy when the plugin fails." env:"DIST_RELAY_POLICY" placeholder:"PLUGIN"`
 }
@@ -85,6 +86,7 @@ func (c *DaemonCmd) config(g *Globals) (daemon.Config, error) {
 		BTUploadRate:        int64(c.BTUploadRate),
 		AllowUnleasedOrigin: c.AllowUnleasedOrigin,
 		PluginDir:           c.PluginDir,
+		DestRoots:           c.DestRoot,
 		RelayPolicy:         c.RelayPolicy,
 	}
 	if set, err := c.Hybrid.settings(); err != nil {

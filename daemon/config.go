@@ -55,6 +55,9 @@ type Config struct {
 	BTDownloadRate, BTUploadRate int64
 	// AllowUnleasedOrigin lets clients fetch pieces from the origin without a controller lease.
 	AllowUnleasedOrigin bool
+	// DestRoots are where pushes may put files on this host (absolute paths, device URI
+	// prefixes); a push naming another destination fails at once. Default: <Data>/files.
+	DestRoots []string
 	// PluginDir is where dist-plugin-NAME executables are found; "" → plugins.DefaultDirs.
 	PluginDir string
 	// RelayPolicy names the controller's relay-policy plugin; "" → the built-in policy.

@@ -134,7 +134,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		Env: env, Roles: d.cfg.Roles, HTTPURL: d.httpURL, BTAddr: d.btAddr(), Version: Version,
 		Runners: map[api.Role]task.Runner{
 			api.RoleRelay:  rel.Run,
-			api.RoleClient: client.New(client.Config{Devices: d.plugins}).Run,
+			api.RoleClient: client.New(client.Config{Devices: d.plugins, DestRoots: d.cfg.DestRoots}).Run,
 		},
 	})
 	ag = d.agent

@@ -312,3 +312,45 @@ func waitAssignment(ctx context.Context, t *testing.T, f *fleet, dist, host stri
 		}
 	}
 }
+
+// A push naming a destination outside the host's roots fails on the host at once, with the reason
+// where the operator looks, and nothing is fetched or created.
+func TestBadDestinationFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
+	clients := startClients(f, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f.waitHosts(ctx, 3)
+	src := filepath.Join(f.dir, "src.img")
+	if _, err := origin.Generate(src, 4<<20, 45); err != nil {
+		t.Fatal(err)
+	}
+	org, err := origin.Start(origin.Options{File: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer org.Close()
+	outside := filepath.Join(f.dir, "nonexistent", "x.img")
+	start := time.Now()
+	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: clients, Dest: outside})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := waitAssignment(ctx, t, f, d.ID, clients[0], func(a api.Assignment) bool { return a.State == api.TaskFailed })
+	took := time.Since(start)
+	if !strings.Contains(a.Error, "outside this host's destination roots") {
+		t.Errorf("reason %q, want it to say the destination is outside the roots", a.Error)
+	}
+	if took > 5*time.Second {
+		t.Errorf("the bad destination failed %s after the push, want at once", took.Round(time.Millisecond))
+	}
+	t.Logf("bad destination failed %s after the push", took.Round(time.Millisecond))
+	if a.Have != 0 || a.BytesHTTPRelay+a.BytesBT != 0 {
+		t.Errorf("bytes were fetched for a refused destination: %+v", a)
+	}
+	if _, err := os.Stat(filepath.Dir(outside)); !os.IsNotExist(err) {
+		t.Errorf("a directory was created outside the roots: %v", err)
+	}
+}

@@ -63,7 +63,12 @@ func sha256Prefix(t testing.TB, path string, n int64) string {
 }
 
 func withPlugins(dir string) func(*daemon.Config) {
-	return func(c *daemon.Config) { c.PluginDir = dir }
+	return func(c *daemon.Config) {
+		c.PluginDir = dir
+		// Devices are written only where the host allows it; the tests' targets are files and
+		// loop devices anywhere.
+		c.DestRoots = []string{"partition://", filepath.Join(c.Data, "files")}
+	}
 }
 
 // TestPartitionRoundTrip publishes a block device through the partition plugin, distributes it

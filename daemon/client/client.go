@@ -29,6 +29,9 @@ import (
 type Config struct {
 	// Devices opens destinations reached through origin-IO plugins (partition:///dev/…).
 	Devices *pluginhost.Manager
+	// DestRoots are where a push may put files on this host: absolute paths, and device URI
+	// prefixes (partition:///dev/disk/by-label/). Default: <data>/files.
+	DestRoots []string
 	// WriteRetry is how often a download stopped by a failed write (a full disk) tries to write
 	// again; FullFor is how long it may stay stopped before the task fails.
 	WriteRetry, FullFor time.Duration

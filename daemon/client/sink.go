@@ -35,9 +35,13 @@ type sink interface {
 
 func (c *Client) sink(ctx context.Context, t *task.Task) (sink, error) {
 	spec := t.Spec()
+	roots := rootsOrDefault(c.cfg.DestRoots, t.Env().Data)
 	if pluginhost.IsURI(spec.Dest) {
 		// "{host}" in the URI becomes the host's name, for hosts whose targets differ by name.
 		uri := strings.ReplaceAll(spec.Dest, "{host}", t.Env().Name)
+		if err := allowed(uri, roots); err != nil {
+			return nil, err
+		}
 		if c.cfg.Devices == nil {
 			return nil, fmt.Errorf("destination %s: no plugins on this host", uri)
 		}
@@ -47,7 +51,11 @@ func (c *Client) sink(ctx context.Context, t *task.Task) (sink, error) {
 		}
 		return &deviceSink{t: t, uri: uri, dev: dev}, nil
 	}
-	return &fileSink{t: t, dest: destPath(t)}, nil
+	dest := destPath(t)
+	if err := allowed(dest, roots); err != nil {
+		return nil, err
+	}
+	return &fileSink{t: t, dest: dest}, nil
 }
 
 // fileSink downloads into a partial file in the task's directory and moves it into place.
