@@ -33,8 +33,8 @@ type CLI struct {
 	Version VersionCmd `cmd:"" help:"Print the version of dist."`
 	// --version prints the same line as the version command.
 	VersionFlag kong.VersionFlag `name:"version" help:"Print the version of dist and exit."`
-	Plugin  PluginCmd  `cmd:"" help:"List and check plugins (origin IO for partitions, relay policies)."`
-	Demo    DemoCmd    `cmd:"" help:"Run a whole distribution on this machine: origin, controller, relays and clients."`
+	Plugin      PluginCmd        `cmd:"" help:"List and check plugins (origin IO for partitions, relay policies)."`
+	Demo        DemoCmd          `cmd:"" help:"Run a whole distribution on this machine: origin, controller, relays and clients."`
 
 	Ctl        ControllerCmd `cmd:"" name:"controller" help:"Look after the controller itself: backup of its database."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script for bash, zsh or fish."`

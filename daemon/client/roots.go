@@ -64,4 +64,3 @@ func rootsOrDefault(roots []string, data string) []string {
 	}
 	return []string{filepath.Join(data, "files")}
 }
-
