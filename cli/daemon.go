@@ -27,7 +27,7 @@ type DaemonCmd struct {
 
 	BTBlocked           bool        `name:"bt-blocked" help:"Client role: use no BitTorrent connection at all, as on a network that blocks P2P (HTTP carries the download)." env:"DIST_BT_BLOCKED"`
 	BTDownloadRate      Rate        `name:"bt-download-rate" help:"Cap of this host's BitTorrent download rate, e.g. 20MiB/s (default: none)." env:"DIST_BT_DOWNLOAD_RATE" placeholder:"RATE"`
-	BTUploadRate        Rate        `name:"bt-upload-rate" help:"Cap of this host's BitTorrent upload rate (default: none)." env:"DIST_BT_UPLOAD_RATE" placeholder:"RATE"`
+	BTUploadRate        Rate        `name:"bt-upload-rate" help:"Cap of this host's upload rate: BitTorrent, and on a relay its HTTP answers too; set a relay a little below its uplink so that its own pull keeps going (default: none)." env:"DIST_BT_UPLOAD_RATE" placeholder:"RATE"`
 	AllowUnleasedOrigin bool        `help:"Client role: fetch pieces from the origin without a controller lease (the origin's load is then unbounded)." env:"DIST_ALLOW_UNLEASED_ORIGIN"`
 	Hybrid              HybridFlags `embed:"" group:"Hybrid download defaults (a push's settings win)"`
 	DestRoot            []string    `name:"dest-root" help:"Client role: where pushes may put files on this host, repeatable: absolute directories, or device URI prefixes such as partition:///dev/disk/by-label/ (default: <data>/files). A push naming another destination fails at once." env:"DIST_DEST_ROOT" sep:";" placeholder:"DIR"`

@@ -4,6 +4,7 @@
 package swarm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,12 +34,25 @@ type Config struct {
 	// VerifyAfter is how long a piece hashed by this process is served without being hashed
 	// again before the next serve: a seeder whose disk rots notices. 0 → 15 min; negative: never.
 	VerifyAfter time.Duration
+
+	chunkSize int // tests and benchmarks only: 0 → ChunkSize
 }
 
 const (
 	defaultMaxUnverifiedBytes = 1 << 30
 	defaultVerifyAfter        = 15 * time.Minute
 )
+
+// ChunkSize is the BitTorrent request size of every torrent. anacrolix's 16 KiB default costs a
+// request, a stats update under the client lock, a hash for smart-ban, a write and an allocation
+// on the serving side per 16 KiB: at 256 KiB the same bytes cost a sixteenth of that. Every peer of
+// a swarm asks with it; a peer asking with another size is still served (a request of any length
+// up to maxPeerRequestData is).
+const ChunkSize = 256 << 10
+
+// maxPeerRequestData is what one connection may hold read for a peer and not yet sent: a few
+// chunks, so the writer always has the next one at hand.
+const maxPeerRequestData = 8 * ChunkSize
 
 // Node is one BitTorrent client: one listening port shared by all its torrents.
 type Node struct {
@@ -50,6 +64,7 @@ type Node struct {
 	ownIPs   map[netip.Addr]struct{} // addresses that reach this node, to skip ourselves
 	ipv6     bool
 	verify   time.Duration
+	chunk    int
 
 	mu       sync.Mutex
 	torrents map[string]*Torrent // by info hash
@@ -87,6 +102,7 @@ func New(cfg Config) (*Node, error) {
 		ipv6:     ipv6,
 		torrents: make(map[string]*Torrent),
 		verify:   cfg.VerifyAfter,
+		chunk:    cmp.Or(cfg.chunkSize, ChunkSize),
 	}
 	switch {
 	case n.verify == 0:
@@ -122,6 +138,7 @@ func New(cfg Config) (*Node, error) {
 		tc.MaxUnverifiedBytes = defaultMaxUnverifiedBytes
 	}
 	tc.PieceHashersPerTorrent = max(2, runtime.NumCPU()/2)
+	tc.MaxAllocPeerRequestDataPerConn = maxPeerRequestData
 	// Non-nil limiters even when unlimited, so SetRates can change them later.
 	tc.UploadRateLimiter = n.up
 	tc.DownloadRateLimiter = n.down
@@ -152,8 +169,12 @@ func newLimiter(bps int64) *rate.Limiter {
 }
 
 // minBurst is at least the largest read anacrolix makes through the download limiter and the
-// largest chunk it reserves on the upload one; a smaller burst panics or stalls.
-const minBurst = 1 << 20
+// largest chunk it reserves on the upload one; a smaller burst panics or stalls, and a finite
+// upload limit refuses requests longer than its burst.
+const minBurst = max(1<<20, ChunkSize)
+
+// burstPerSecond sets a finite limit's burst to a twentieth of a second of traffic (50 ms).
+const burstPerSecond = 20
 
 func setLimit(l *rate.Limiter, bps int64) {
 	if bps <= 0 {
@@ -162,9 +183,27 @@ func setLimit(l *rate.Limiter, bps int64) {
 		l.SetBurst(minBurst)
 		return
 	}
-	// Burst first: shrinking it also drops the tokens saved up while unlimited.
-	l.SetBurst(int(min(max(bps, minBurst), math.MaxInt32)))
+	// Burst first: shrinking it also drops the tokens saved up while unlimited. A burst of a
+	// second's worth would let a sender idle for a moment (waiting for pieces) flood the uplink's
+	// queue afterwards, delaying the acknowledgements of the host's own pull: keep it to 50 ms of
+	// traffic.
+	l.SetBurst(int(min(max(bps/burstPerSecond, minBurst), math.MaxInt32)))
 	l.SetLimit(rate.Limit(bps))
+}
+
+// PaceUpload waits until n more bytes may leave under the node's upload limit (Config.UploadRate,
+// SetRates): what the host sends besides BitTorrent (a relay's HTTP answers) then shares one
+// budget with it, so a limit a little below the uplink keeps the uplink's queue short and the
+// acknowledgements of the host's own downloads flowing. Unlimited, it returns at once.
+func (n *Node) PaceUpload(ctx context.Context, bytes int) error {
+	for bytes > 0 {
+		step := min(bytes, ChunkSize) // never above the burst (minBurst)
+		if err := n.up.WaitN(ctx, step); err != nil {
+			return fmt.Errorf("pace upload: %w", err)
+		}
+		bytes -= step
+	}
+	return nil
 }
 
 // SetRates changes the upload and download limits (bytes/s, 0 = unlimited) of every torrent.

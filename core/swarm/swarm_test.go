@@ -560,9 +560,13 @@ func TestRateLimits(t *testing.T) {
 	if l.Limit() != rate.Limit(100<<10) || l.Burst() != minBurst {
 		t.Fatalf("100 KiB/s: limit %v burst %d", l.Limit(), l.Burst())
 	}
+	// A finite upload limiter refuses requests longer than its burst: a slow one still takes a chunk.
+	if l.Burst() < ChunkSize || maxPeerRequestData < ChunkSize {
+		t.Fatalf("100 KiB/s: burst %d, peer request data %d, below a chunk of %d", l.Burst(), maxPeerRequestData, ChunkSize)
+	}
 	setLimit(l, 1<<30)
-	if l.Burst() != 1<<30 {
-		t.Fatalf("1 GiB/s: burst %d", l.Burst())
+	if l.Burst() != 1<<30/burstPerSecond {
+		t.Fatalf("1 GiB/s: burst %d, want %d (a short span of traffic)", l.Burst(), 1<<30/burstPerSecond)
 	}
 	setLimit(l, 0)
 	if l.Limit() != rate.Inf {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 
 	"dist/core/content"
 	"dist/core/device"
@@ -135,7 +136,7 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 		}()
 		log.Warn("piece failed its hash when read to be served: not served until fetched again", "piece", i)
 	}
-	at, isNew := n.cl.AddTorrentOpt(torrent.AddTorrentOpts{InfoHash: ih, Storage: st})
+	at, isNew := n.cl.AddTorrentOpt(torrent.AddTorrentOpts{InfoHash: ih, Storage: st, ChunkSize: pp.Integer(n.chunk)})
 	if !isNew {
 		st.close()
 		return nil, fmt.Errorf("add torrent %s: already in client", meta.InfoHash)
@@ -229,7 +230,27 @@ func (t *Torrent) Missing() []int { return t.st.rec.missing() }
 
 // Done is closed while every piece is complete and verified; ask again after Reverify found bad
 // pieces. It stays open for a torrent dropped before completion.
-func (t *Torrent) Done() <-chan struct{} { return t.t.Complete().On() }
+func (t *Torrent) Done() <-chan struct{} {
+	if len(t.st.rec.missing()) == 0 {
+		return t.t.Complete().On()
+	}
+	// The record knows of a missing piece anacrolix may not have heard of yet (one found rotten
+	// a moment ago): wait for anacrolix to see the torrent incomplete, then complete again.
+	ch := make(chan struct{})
+	go func() {
+		select {
+		case <-t.t.Complete().Off():
+		case <-t.t.Closed():
+			return
+		}
+		select {
+		case <-t.t.Complete().On():
+			close(ch)
+		case <-t.t.Closed():
+		}
+	}()
+	return ch
+}
 
 // WriteFailure answers the write error that stopped the torrent's downloads (a full disk), nil
 // while it writes.

@@ -191,12 +191,25 @@ type pulledFile struct {
 	f interface {
 		ReadAt([]byte, int64) (int, error)
 	}
+	// pace, when set, waits until n more bytes may be sent (the host's upload limit, shared with
+	// BitTorrent): HTTP answers paced below the uplink leave room for the pull's acknowledgements.
+	pace func(ctx context.Context, n int) error
 }
 
 func (c pulledFile) Ready(ctx context.Context, off int64) (int64, error) {
 	return c.p.waitFor(ctx, off)
 }
-func (c pulledFile) ReadAt(b []byte, off int64) (int, error) { return c.f.ReadAt(b, off) }
+
+// ReadAt reads bytes to be sent; the HTTP handler reads a few KiB at a time, so the wait for the
+// budget is short and needs no context of its own.
+func (c pulledFile) ReadAt(b []byte, off int64) (int, error) {
+	if c.pace != nil {
+		if err := c.pace(context.Background(), len(b)); err != nil {
+			return 0, err
+		}
+	}
+	return c.f.ReadAt(b, off)
+}
 
 // inOrder reads the relay's file from the start as it lands, for the whole-file checksum computed
 // while pulling. Unlike a request it does not count as waiting: it neither opens serving early nor

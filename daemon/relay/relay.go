@@ -168,7 +168,11 @@ func (p *pull) open() error {
 	if p.pc.held() > 0 {
 		p.log.Info("relay resumes pull", "have", p.pc.held(), "size", p.size)
 	}
-	p.t.Serve(pulledFile{p: p.pc, f: f})
+	pf := pulledFile{p: p.pc, f: f}
+	if n := p.t.Env().Node; n != nil {
+		pf.pace = n.PaceUpload // one upload budget with BitTorrent (--bt-upload-rate)
+	}
+	p.t.Serve(pf)
 	return nil
 }
 
