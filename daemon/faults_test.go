@@ -88,6 +88,10 @@ func TestOriginChangesDuringPull(t *testing.T) {
 	end := f.waitEnded(ctx, d.ID)
 	failedWith(t, end, "origin file changed during the pull")
 	noFinishedFile(t, f, clients)
+	// The failed tasks leave no partial data behind: the relay's pull and the clients' streams.
+	for _, dir := range []string{filepath.Join(f.dir, "relay-1", "relay", d.ID), filepath.Join(f.dir, clients[0], "tasks", d.ID)} {
+		waitGone(ctx, t, dir)
+	}
 	if served := org.Stats().BytesServed; served > size {
 		t.Errorf("origin served %d bytes for a %d-byte file: the relay went on after the change", served, size)
 	}
@@ -352,5 +356,22 @@ func TestBadDestinationFailsAtOnce(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Dir(outside)); !os.IsNotExist(err) {
 		t.Errorf("a directory was created outside the roots: %v", err)
+	}
+}
+
+// waitGone waits until path no longer exists (bounded by ctx).
+func waitGone(ctx context.Context, t *testing.T, path string) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(path); os.IsNotExist(err) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s is still there: a failed task left its partial data", path)
+		case <-tick.C:
+		}
 	}
 }

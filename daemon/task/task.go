@@ -144,6 +144,7 @@ func (t *Task) Log() *slog.Logger { return t.log }
 func (t *Task) Peers() *Peers { return t.peers }
 
 // Stop ends a task the controller no longer lists; unfinished data is removed.
+// A task that failed earlier has exited already: its partial data goes now.
 func (t *Task) Stop() {
 	t.mu.Lock()
 	t.removed = true
@@ -151,6 +152,18 @@ func (t *Task) Stop() {
 	t.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	go func() {
+		<-t.exited
+		t.dropUnfinished()
+	}()
+}
+
+// dropUnfinished removes the task's directory (partial file, piece record) unless the copy is
+// complete; a finished copy at its destination is never touched.
+func (t *Task) dropUnfinished() {
+	if !t.Complete.Load() {
+		_ = os.RemoveAll(t.Dir())
 	}
 }
 
@@ -176,6 +189,9 @@ func (t *Task) Run(parent context.Context, run Runner) {
 	ctx, cancel := context.WithCancel(parent)
 	t.mu.Lock()
 	t.ctx, t.cancel = ctx, cancel
+	if t.removed {
+		cancel() // stopped before it started
+	}
 	t.mu.Unlock()
 	t.Go(func() { t.peers.follow(ctx) })
 	err := run(ctx, t)
@@ -193,8 +209,8 @@ func (t *Task) Run(parent context.Context, run Runner) {
 	if tor != nil {
 		_ = tor.Drop(false)
 	}
-	if removed && !t.Complete.Load() {
-		_ = os.RemoveAll(t.Dir())
+	if removed {
+		t.dropUnfinished()
 	}
 }
 
