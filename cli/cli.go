@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"dist/core/printable"
 	"dist/daemon"
 	"io"
 	"os"
@@ -84,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		}
 		// A parse error may leave --json unparsed: look at the words themselves.
 		asJSON := c.JSON || wantsJSON(args)
+		if !asJSON {
+			msg = printable.String(msg) // errors quote what controllers and hosts said
+		}
 		printError(stderr, asJSON, useColor(c.Color, streamIsTerminal(stderr), os.Getenv), msg, code, apiCode)
 		return code
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"dist/core/api"
+	"dist/core/printable"
 )
 
 // ShowCmd shows one distribution.
@@ -37,9 +38,9 @@ func (c *ShowCmd) Run(g *Globals) error {
 		}
 	}
 	field("ID", d.ID)
-	field("Name", d.Name)
+	field("Name", printable.String(d.Name))
 	field("State", paint(color, stateStyle(d.State), string(d.State)))
-	field("Source", d.Source)
+	field("Source", printable.String(d.Source))
 	size := humanBytes(d.Size)
 	if d.PieceLength > 0 {
 		size += fmt.Sprintf(" in pieces of %s", humanBytes(d.PieceLength))
@@ -47,9 +48,9 @@ func (c *ShowCmd) Run(g *Globals) error {
 	field("Size", size)
 	field("Info hash", d.InfoHash)
 	field("SHA-256", d.SHA256)
-	field("Dest", d.Dest)
-	field("Publisher", d.Publisher)
-	field("Selectors", strings.Join(d.Selectors, ", "))
+	field("Dest", printable.String(d.Dest))
+	field("Publisher", printable.String(d.Publisher))
+	field("Selectors", printable.String(strings.Join(d.Selectors, ", ")))
 	field("Created", formatTime(d.CreatedAt))
 	if !d.EndedAt.IsZero() {
 		field("Ended", fmt.Sprintf("%s (took %s)", formatTime(d.EndedAt), d.EndedAt.Sub(d.CreatedAt).Round(time.Second)))

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"dist/core/printable"
 	"io"
 	"strings"
 	"unicode/utf8"
@@ -16,8 +17,12 @@ type table struct {
 
 func newTable(head ...string) *table { return &table{head: head} }
 
-// add appends a row of plain cells.
+// add appends a row of plain cells. Cells often hold what hosts supplied (names, labels, errors):
+// control characters are replaced, so none reaches the terminal.
 func (t *table) add(cells ...string) {
+	for i, c := range cells {
+		cells[i] = printable.String(c)
+	}
 	t.rows = append(t.rows, cells)
 	t.styles = append(t.styles, make([]string, len(cells)))
 }

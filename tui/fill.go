@@ -7,6 +7,7 @@ import (
 
 	"dist/core/api"
 	"dist/core/hybrid"
+	"dist/core/printable"
 )
 
 // filler builds the view model from the API types; it keeps the previous counters to turn them
@@ -20,7 +21,7 @@ func newFiller() *filler { return &filler{r: newRates()} }
 // dist fills one distribution's line from the API's aggregates.
 func (f *filler) dist(d api.Distribution, now time.Time) Dist {
 	v := Dist{
-		ID: d.ID, Name: d.Name, State: d.State, Size: d.Size,
+		ID: d.ID, Name: printable.String(d.Name), State: d.State, Size: d.Size,
 		Targets: d.Targets, Done: d.Done, Failed: d.Failed, Have: d.Have,
 		BytesBT: d.BytesBT, BytesRelay: d.BytesHTTPRelay, BytesOrigin: d.BytesHTTPOrigin,
 		Created: d.CreatedAt, ETA: -1,
@@ -53,16 +54,16 @@ func (f *filler) swarm(d api.Distribution, now time.Time) *Swarm {
 		key := "a/" + a.ID
 		if a.Role == api.RoleRelay {
 			s.Relays = append(s.Relays, Relay{
-				Name: a.Host, State: a.State, Have: a.Have, Size: d.Size,
-				Rate: f.r.rate(key+"/pull", now, a.Have), Up: a.BytesUp, Clients: a.Peers, Error: a.Error,
+				Name: printable.String(a.Host), State: a.State, Have: a.Have, Size: d.Size,
+				Rate: f.r.rate(key+"/pull", now, a.Have), Up: a.BytesUp, Clients: a.Peers, Error: printable.String(a.Error),
 			})
 			continue
 		}
 		h := Host{
-			Name: a.Host, State: a.State, Have: a.Have, Size: d.Size, Peers: a.Peers, Error: a.Error,
+			Name: printable.String(a.Host), State: a.State, Have: a.Have, Size: d.Size, Peers: a.Peers, Error: printable.String(a.Error),
 			RateBT:   f.r.rate(key+"/bt", now, a.BytesBT),
 			RateHTTP: f.r.rate(key+"/http", now, a.BytesHTTPRelay+a.BytesHTTPOrigin),
-			Assist:   a.Mode, Reason: a.ModeReason,
+			Assist:   printable.String(a.Mode), Reason: printable.String(a.ModeReason),
 		}
 		if a.Mode != "" && !a.ModeAt.IsZero() && a.State.Active() {
 			h.Cooldown = max(0, a.ModeAt.Add(cooldown).Sub(now)).Round(time.Second)
@@ -87,15 +88,15 @@ func (f *filler) swarm(d api.Distribution, now time.Time) *Swarm {
 
 // local fills the local daemon's view from its LocalAPI status.
 func (f *filler) local(st api.Status, now time.Time) *Local {
-	l := &Local{Name: st.Name, Roles: st.Roles, Controller: st.Controller}
+	l := &Local{Name: printable.String(st.Name), Roles: st.Roles, Controller: printable.String(st.Controller)}
 	for _, t := range st.Tasks {
 		dist, _, role, _ := api.SplitAssignmentID(t.ID)
 		key := "t/" + t.ID
 		h := Host{
-			Name: st.Name, Dist: dist, Role: role, State: t.State, Have: t.Have, Peers: t.Peers, Error: t.Error,
+			Name: printable.String(st.Name), Dist: dist, Role: role, State: t.State, Have: t.Have, Peers: t.Peers, Error: printable.String(t.Error),
 			RateBT:   f.r.rate(key+"/bt", now, t.BytesBT),
 			RateHTTP: f.r.rate(key+"/http", now, t.BytesHTTPRelay+t.BytesHTTPOrigin),
-			Assist:   t.Mode, Reason: t.ModeReason,
+			Assist:   printable.String(t.Mode), Reason: printable.String(t.ModeReason),
 		}
 		l.Tasks = append(l.Tasks, h)
 	}
@@ -106,7 +107,7 @@ func (f *filler) local(st api.Status, now time.Time) *Local {
 func events(in []apiEvent) []Event {
 	out := make([]Event, 0, len(in))
 	for _, e := range in {
-		out = append(out, Event{At: e.At, Dist: e.DistID, Host: e.Host, Kind: e.Kind, Msg: e.Msg})
+		out = append(out, Event{At: e.At, Dist: printable.String(e.DistID), Host: printable.String(e.Host), Kind: printable.String(e.Kind), Msg: printable.String(e.Msg)})
 	}
 	return out
 }
