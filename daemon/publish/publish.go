@@ -5,6 +5,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,6 +67,10 @@ type publication struct {
 	InfoHash string `json:"info_hash"`
 	SHA256   string `json:"sha256"`
 	Metainfo []byte `json:"metainfo"`
+	// What the file was when it was hashed: a restart serves it again only if it is still the
+	// same file (or hashes to the same pieces).
+	ModTime int64  `json:"mtime_ns,omitempty"`
+	Inode   uint64 `json:"inode,omitempty"`
 
 	src source
 	tor *swarm.Torrent
@@ -77,6 +82,9 @@ type source struct {
 	size int64
 	dev  device.Device // nil for a file
 	done func() error
+	// A file's identity when opened.
+	modTime int64
+	inode   uint64
 }
 
 // open opens a local path or a device URI for reading.
@@ -91,6 +99,10 @@ func (p *Publisher) open(ctx context.Context, where string) (source, string, err
 			return source{}, "", fmt.Errorf("%w: %s is empty: publish a device with data", ErrBadSource, where)
 		}
 		return source{data: dev, size: dev.Size(), dev: dev, done: dev.Close}, deviceName(where), nil
+	}
+	if li, err := os.Lstat(where); err == nil && li.Mode()&os.ModeSymlink != 0 {
+		// A link can be pointed elsewhere after it was published: publish what it points to.
+		return source{}, "", fmt.Errorf("%w: %s is a symbolic link: publish the file it points to", ErrBadSource, where)
 	}
 	f, err := os.Open(where)
 	if err != nil {
@@ -108,7 +120,7 @@ func (p *Publisher) open(ctx context.Context, where string) (source, string, err
 		f.Close()
 		return source{}, "", fmt.Errorf("%w: %s is not a regular file: publish a file", ErrBadSource, where)
 	}
-	return source{data: f, size: fi.Size(), done: f.Close}, filepath.Base(where), nil
+	return source{data: f, size: fi.Size(), done: f.Close, modTime: fi.ModTime().UnixNano(), inode: inode(fi)}, filepath.Base(where), nil
 }
 
 // deviceName is the file name a device's content gets on targets: the last element of its path.
@@ -160,7 +172,8 @@ func (p *Publisher) Publish(ctx context.Context, req api.Publish) (api.Published
 		return api.Published{}, fmt.Errorf("metainfo of %s: %w", where, err)
 	}
 	p.cfg.Logger.Info("published", "path", where, "bytes", src.size, "info_hash", m.InfoHash, "took", time.Since(start).Round(time.Millisecond))
-	pub := &publication{Path: where, Name: name, Size: src.size, InfoHash: m.InfoHash, SHA256: sum, Metainfo: m.Raw, src: src}
+	pub := &publication{Path: where, Name: name, Size: src.size, InfoHash: m.InfoHash, SHA256: sum, Metainfo: m.Raw,
+		ModTime: src.modTime, Inode: src.inode, src: src}
 	kept, err := p.serve(ctx, pub, m)
 	if err != nil {
 		src.done()
@@ -229,8 +242,19 @@ func (p *Publisher) Load(ctx context.Context) error {
 			continue
 		}
 		src, _, err := p.open(ctx, pub.Path)
+		if err == nil && src.size == pub.Size && src.dev == nil && (src.modTime != pub.ModTime || src.inode != pub.Inode) {
+			// Touched, or another file in its place: serve it only if it still hashes to the
+			// published pieces.
+			pieces, herr := content.HashPieces(ctx, src.data, src.size, m.PieceLen, 0)
+			if herr != nil || !bytes.Equal(pieces, m.Pieces) {
+				err = fmt.Errorf("the file changed since it was published (%v)", herr)
+			} else {
+				pub.ModTime, pub.Inode = src.modTime, src.inode
+				_ = atomicfile.WriteJSON(filepath.Join(p.cfg.Dir, pub.InfoHash+".json"), &pub)
+			}
+		}
 		if err != nil || src.size != pub.Size {
-			if err == nil {
+			if src.done != nil {
 				src.done()
 			}
 			p.cfg.Logger.Warn("publication dropped: file missing or changed", "path", pub.Path, "err", err)
