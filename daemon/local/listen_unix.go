@@ -10,11 +10,14 @@ import (
 	"time"
 )
 
-// listenLocal listens on the LocalAPI's unix socket, readable and writable by the daemon's user and
-// group only: the file system's permissions are the access check.
+// listenLocal listens on the LocalAPI's unix socket, reachable by the daemon's own user (and
+// root) only: the socket is created 0600 in a private directory and only then moved into place,
+// so there is no moment at which another user could connect; and every connection's peer user is
+// checked (peerUser) on systems that tell it.
 func listenLocal(socket string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
-		return nil, fmt.Errorf("socket directory %s: %w", filepath.Dir(socket), err)
+	dir := filepath.Dir(socket)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("socket directory %s: %w", dir, err)
 	}
 	// A socket file left by a daemon that died would make Listen fail; a live daemon still answers.
 	if _, err := os.Stat(socket); err == nil {
@@ -24,10 +27,42 @@ func listenLocal(socket string) (net.Listener, error) {
 		}
 		_ = os.Remove(socket)
 	}
-	ln, err := net.Listen("unix", socket)
+	private, err := os.MkdirTemp(dir, ".sock-")
+	if err != nil {
+		return nil, fmt.Errorf("socket %s: %w", socket, err)
+	}
+	defer os.RemoveAll(private)
+	tmp := filepath.Join(private, "s")
+	ln, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, fmt.Errorf("listen on socket %s: %w", socket, err)
 	}
-	_ = os.Chmod(socket, 0o660)
-	return ln, nil
+	if err := os.Chmod(tmp, 0o600); err == nil {
+		err = os.Rename(tmp, socket)
+	}
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("socket %s: %w", socket, err)
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false) // the daemon removes the socket it moved into place
+	}
+	return peerChecked{ln}, nil
+}
+
+// peerChecked accepts only connections from the daemon's own user or root.
+type peerChecked struct{ net.Listener }
+
+func (l peerChecked) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		uid, known := peerUser(c)
+		if !known || uid == 0 || uid == os.Geteuid() {
+			return c, nil
+		}
+		c.Close() // another user: the socket's mode should have kept them out already
+	}
 }
