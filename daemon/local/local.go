@@ -41,7 +41,8 @@ func Listen(cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(cfg.Status())
 	})
-	return &Server{ln: ln, srv: &http.Server{Handler: refuseBrowsers(mux), ReadHeaderTimeout: 10 * time.Second}}, nil
+	return &Server{ln: ln, srv: &http.Server{Handler: refuseBrowsers(mux), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10}}, nil
 }
 
 // Serve answers until Shutdown.
