@@ -150,10 +150,11 @@ func (d *Daemon) start(ctx context.Context) error {
 	mux.HandleFunc("GET /metrics", metrics.Handler(metrics.Source{
 		Host: d.cfg.Name, Roles: d.cfg.Roles, Tasks: d.taskFigures, Leases: d.gates.States, Controller: d.ctrl,
 	}))
-	// No write timeout: a watch is a long poll and a relay streams a whole file in one answer; a
-	// client that stops reading is cut by TCP. Idle connections are closed, so a fleet's
-	// connections do not pile up.
-	d.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+	// No read or write timeout: a watch is a long poll and a relay streams a whole file in one
+	// answer (net/http cancels a request's context when a read deadline passes, even after the
+	// body was read); bodies are bounded per route instead. Idle connections are closed, so a
+	// fleet's connections do not pile up.
+	d.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10}
 	d.group.Go(func() error { return serveUntil(ctx, d.httpSrv, ln) })
 
