@@ -65,6 +65,9 @@ func (m *Manager) client(ctx context.Context, name string) (*plugins.Client, err
 	if err != nil {
 		return nil, err
 	}
+	if err := trusted(path); err != nil {
+		return nil, err
+	}
 	c, err := plugins.Start(ctx, path, m.log.With("plugin", name))
 	if err != nil {
 		return nil, err
