@@ -21,11 +21,22 @@ import (
 // loopback and asserts how the distribution ends, what the origin saw, and that no finished file
 // differs from the origin's.
 
-// pushURL starts an origin for a generated file of size bytes and pushes it to every client.
-func pushURL(ctx context.Context, t *testing.T, f *fleet, size int64, opts origin.Options) (*origin.Origin, api.Distribution, string) {
+// relayFleet starts a fleet with one relay and n clients and waits for them to register.
+func relayFleet(ctx context.Context, t *testing.T, n int) (*fleet, []string) {
+	t.Helper()
+	f := newFleet(t)
+	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
+	clients := startClients(f, n)
+	f.waitHosts(ctx, n+2)
+	return f, clients
+}
+
+// startOrigin serves a generated file of size bytes (seed picks its content) and answers the
+// origin and the file's sha256.
+func startOrigin(t *testing.T, f *fleet, size int64, seed uint64, opts origin.Options) (*origin.Origin, string) {
 	t.Helper()
 	src := filepath.Join(f.dir, "src.img")
-	sum, err := origin.Generate(src, size, 41)
+	sum, err := origin.Generate(src, size, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +46,13 @@ func pushURL(ctx context.Context, t *testing.T, f *fleet, size int64, opts origi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { org.Close() })
+	return org, sum
+}
+
+// pushURL starts an origin for a generated file of size bytes and pushes it to every client.
+func pushURL(ctx context.Context, t *testing.T, f *fleet, size int64, opts origin.Options) (*origin.Origin, api.Distribution, string) {
+	t.Helper()
+	org, sum := startOrigin(t, f, size, 41, opts)
 	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"all"}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,12 +88,9 @@ func failedWith(t *testing.T, d api.Distribution, want string) {
 func TestOriginChangesDuringPull(t *testing.T) {
 	t.Parallel()
 	const size = 16 << 20
-	f := newFleet(t)
-	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
-	clients := startClients(f, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	f.waitHosts(ctx, 4)
+	f, clients := relayFleet(ctx, t, 2)
 	v2 := filepath.Join(f.dir, "v2.img")
 	if _, err := origin.Generate(v2, size, 42); err != nil {
 		t.Fatal(err)
@@ -101,21 +116,10 @@ func TestOriginChangesDuringPull(t *testing.T) {
 // answer; the relay does not retry (no request storm at the origin).
 func TestOriginGoneFailsAtOnce(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t)
-	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
-	clients := startClients(f, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f.waitHosts(ctx, 3)
-	src := filepath.Join(f.dir, "src.img")
-	if _, err := origin.Generate(src, 4<<20, 43); err != nil {
-		t.Fatal(err)
-	}
-	org, err := origin.Start(origin.Options{File: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer org.Close()
+	f, clients := relayFleet(ctx, t, 1)
+	org, _ := startOrigin(t, f, 4<<20, 43, origin.Options{})
 	// The push's own probe succeeds; the relay's first request meets the 404.
 	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"all"}})
 	if err != nil {
@@ -139,12 +143,9 @@ func TestOriginGoneFailsAtOnce(t *testing.T) {
 func TestOriginUnavailableIsWaitedOut(t *testing.T) {
 	t.Parallel()
 	const size = 4 << 20
-	f := newFleet(t)
-	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
-	clients := startClients(f, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f.waitHosts(ctx, 3)
+	f, clients := relayFleet(ctx, t, 1)
 	org, d, sum := pushURL(ctx, t, f, size, origin.Options{})
 	org.Fail(origin.Fault{Status: 503, RetryAfter: "1", Count: 2})
 	end := f.waitEnded(ctx, d.ID)
@@ -172,16 +173,8 @@ func TestBitRotInPartialFileIsRepaired(t *testing.T) {
 	defer cancel()
 	f.waitHosts(ctx, 4)
 	f.stop("rotten") // registered, then away while the others download
+	org, sum := startOrigin(t, f, size, 44, origin.Options{})
 	src := filepath.Join(f.dir, "src.img")
-	sum, err := origin.Generate(src, size, 44)
-	if err != nil {
-		t.Fatal(err)
-	}
-	org, err := origin.Start(origin.Options{File: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer org.Close()
 	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"site=a"}})
 	if err != nil {
 		t.Fatal(err)
@@ -321,21 +314,10 @@ func waitAssignment(ctx context.Context, t *testing.T, f *fleet, dist, host stri
 // where the operator looks, and nothing is fetched or created.
 func TestBadDestinationFailsAtOnce(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t)
-	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
-	clients := startClients(f, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f.waitHosts(ctx, 3)
-	src := filepath.Join(f.dir, "src.img")
-	if _, err := origin.Generate(src, 4<<20, 45); err != nil {
-		t.Fatal(err)
-	}
-	org, err := origin.Start(origin.Options{File: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer org.Close()
+	f, clients := relayFleet(ctx, t, 1)
+	org, _ := startOrigin(t, f, 4<<20, 45, origin.Options{})
 	outside := filepath.Join(f.dir, "nonexistent", "x.img")
 	start := time.Now()
 	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: clients, Dest: outside})

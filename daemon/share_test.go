@@ -16,12 +16,9 @@ import (
 func TestPushTwiceReusesTheCopy(t *testing.T) {
 	t.Parallel()
 	const size = 8 << 20
-	f := newFleet(t)
-	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
-	clients := startClients(f, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	f.waitHosts(ctx, 4)
+	f, clients := relayFleet(ctx, t, 2)
 	org, first, sum := pushURL(ctx, t, f, size, origin.Options{})
 	if end := f.waitEnded(ctx, first.ID); end.State != api.DistComplete {
 		t.Fatalf("first push: %s", end.State)

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"dist/core/api"
 	"dist/daemon/demo/origin"
 )
 
@@ -55,12 +54,9 @@ func signInLink(ctx context.Context, t *testing.T, base string) string {
 func TestStatusPageInBrowser(t *testing.T) {
 	bin := chromium(t)
 	t.Parallel()
-	f := newFleet(t)
-	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
-	startClients(f, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	f.waitHosts(ctx, 4)
+	f, _ := relayFleet(ctx, t, 2)
 	_, d, _ := pushURL(ctx, t, f, 4<<20, origin.Options{})
 	f.waitEnded(ctx, d.ID)
 	base := f.ctrl.HTTPURL()

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,8 @@ type StatusError struct {
 	Status int
 	Code   string
 	Msg    string
+	// RetryAfter is the wait a 429 answer asked for (Retry-After); 0 otherwise.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -85,26 +89,21 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	resp, err := c.send(ctx, req)
+	// A GET turned away by a controller shedding load is asked again after its Retry-After, with
+	// jitter; other methods hand the 429 to their caller, who knows what to send again.
+	for n := 0; method == http.MethodGet && n < getRetries; n++ {
+		d, shed := RetryAfter(err)
+		if !shed || !waitCtx(ctx, Jitter(d)) {
+			break
 		}
-		return &UnreachableError{URL: c.Base, Err: err}
+		req = req.Clone(ctx)
+		resp, err = c.send(ctx, req)
+	}
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		var e Error
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(b))
-		}
-		return &StatusError{Status: resp.StatusCode, Code: e.Code, Msg: e.Error}
-	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
@@ -168,6 +167,75 @@ func (c *Client) Peers(ctx context.Context, distID, host string) ([]Peer, error)
 	q := url.Values{"host": {host}}
 	err := c.Do(ctx, http.MethodGet, "/v1/distributions/"+url.PathEscape(distID)+"/peers?"+q.Encode(), nil, &p)
 	return p.Peers, err
+}
+
+// MetainfoPath is the controller's route of a metainfo by the SHA-256 of its bytes.
+const MetainfoPath = "/v1/metainfo/"
+
+// Metainfo fetches the metainfo whose bytes hash to sum (Task.MetainfoSHA256) and checks them.
+// The answer never changes for one sum, so a host fetches it once.
+func (c *Client) Metainfo(ctx context.Context, sum string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+MetainfoPath+url.PathEscape(sum), nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxMetainfo+1))
+	if err != nil {
+		return nil, &UnreachableError{URL: c.Base, Err: fmt.Errorf("read metainfo %s: %w", sum, err)}
+	}
+	if len(b) > maxMetainfo {
+		return nil, fmt.Errorf("metainfo %s is larger than %d bytes", sum, maxMetainfo)
+	}
+	if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != sum {
+		return nil, fmt.Errorf("metainfo %s: the controller sent bytes with another SHA-256", sum)
+	}
+	return b, nil
+}
+
+// maxMetainfo bounds a fetched metainfo: 64 MiB holds the piece hashes of any file dist moves.
+const maxMetainfo = 64 << 20
+
+// send sends req and turns a non-2xx answer into a StatusError, an unreachable server into an
+// UnreachableError.
+func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, error) {
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &UnreachableError{URL: c.Base, Err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, statusError(resp)
+	}
+	return resp, nil
+}
+
+// statusError reads the JSON error of a non-2xx answer.
+func statusError(resp *http.Response) *StatusError {
+	var e Error
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(b))
+	}
+	se := &StatusError{Status: resp.StatusCode, Code: e.Code, Msg: e.Error}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		se.RetryAfter = retryAfter(resp.Header, time.Now())
+	}
+	return se
 }
 
 // PutMetainfo publishes the metainfo a relay computed for a URL source.

@@ -117,6 +117,10 @@ type Task struct {
 	Metainfo []byte    `json:"metainfo,omitempty"` // empty until known (a relay hashing a URL source publishes it)
 	Cancel   bool      `json:"cancel,omitempty"`   // stop and clean up
 	Settings *Settings `json:"settings,omitempty"` // the push's hybrid settings; nil: the host's defaults
+
+	// MetainfoSHA256 names the metainfo by the SHA-256 of its bytes once it is known. The watch
+	// sends this instead of the bytes: a host fetches them once (Client.Metainfo) and keeps them.
+	MetainfoSHA256 string `json:"metainfo_sha256,omitempty"`
 }
 
 // Watch is the answer of GET /v1/watch: the full set of the host's live tasks (level-triggered, so a
@@ -222,6 +226,8 @@ const (
 	// CodeSourceFinal, in a TaskReport's ErrorCode, says the origin's answer is final (404/410, the
 	// file or its size changed): retrying or another relay cannot help, the distribution fails.
 	CodeSourceFinal = "source_final"
+	// CodeOverloaded comes with 429 and a Retry-After: the controller sheds load; ask again then.
+	CodeOverloaded = "overloaded"
 )
 
 // ContentPath is where a daemon serves a distribution's bytes over HTTP (Range supported).

@@ -265,6 +265,37 @@ func (s *SQLite) TouchHost(ctx context.Context, name string, at time.Time) error
 	return nil
 }
 
+// TouchHosts sets the last_seen of many hosts in one transaction.
+func (s *SQLite) TouchHosts(ctx context.Context, seen map[string]time.Time) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	if err := s.touchHosts(ctx, seen); err != nil {
+		return fmt.Errorf("touch %d hosts: %w", len(seen), err)
+	}
+	return nil
+}
+
+func (s *SQLite) touchHosts(ctx context.Context, seen map[string]time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	upd, err := tx.PrepareContext(ctx, `UPDATE hosts SET last_seen = ? WHERE name = ? AND last_seen < ?`)
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
+	for name, at := range seen {
+		ms := toMs(at)
+		if _, err := upd.ExecContext(ctx, ms, name, ms); err != nil {
+			return fmt.Errorf("host %s: %w", name, err)
+		}
+	}
+	return tx.Commit()
+}
+
 // Host returns one host.
 func (s *SQLite) Host(ctx context.Context, name string) (api.Host, error) {
 	h, err := scanHost(s.db.QueryRowContext(ctx, `SELECT `+hostCols+` FROM hosts WHERE name = ?`, name))
@@ -540,6 +571,19 @@ func assignments(ctx context.Context, q querier, distID string) ([]api.Assignmen
 	return as, rows.Err()
 }
 
+// Assignment returns one assignment by id.
+func (s *SQLite) Assignment(ctx context.Context, id string) (api.Assignment, error) {
+	var r assignRow
+	err := s.db.QueryRowContext(ctx, `SELECT `+assignCols+` FROM assignments a WHERE a.id = ?`, id).Scan(r.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return api.Assignment{}, fmt.Errorf("assignment %s: %w", id, err)
+	}
+	return r.value(), nil
+}
+
 // Assignments returns every assignment of a distribution, relays first, then clients by host.
 func (s *SQLite) Assignments(ctx context.Context, distID string) ([]api.Assignment, error) {
 	as, err := assignments(ctx, s.db, distID)
@@ -552,7 +596,20 @@ func (s *SQLite) Assignments(ctx context.Context, distID string) ([]api.Assignme
 // HostTasks returns the host's live assignments with their distributions (metainfo included,
 // aggregates not computed). A complete or partial distribution whose ended_at is unset is left out.
 func (s *SQLite) HostTasks(ctx context.Context, host string, now time.Time, keep time.Duration) ([]HostTask, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+assignCols+`, `+distCols+`, d.metainfo
+	return s.hostTasks(ctx, host, now, keep, true)
+}
+
+// HostTaskHeads answers the host's live assignments without the metainfo bytes.
+func (s *SQLite) HostTaskHeads(ctx context.Context, host string, now time.Time, keep time.Duration) ([]HostTask, error) {
+	return s.hostTasks(ctx, host, now, keep, false)
+}
+
+func (s *SQLite) hostTasks(ctx context.Context, host string, now time.Time, keep time.Duration, withMeta bool) ([]HostTask, error) {
+	meta := `d.metainfo`
+	if !withMeta {
+		meta = `CASE WHEN length(d.metainfo) > 0 THEN x'01' ELSE NULL END` // one byte: there is one
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+assignCols+`, `+distCols+`, `+meta+`
 		FROM assignments a JOIN distributions d ON d.id = a.dist_id
 		WHERE a.host = ?
 			AND (d.state IN ('pending', 'active')
@@ -578,8 +635,10 @@ func (s *SQLite) HostTasks(ctx context.Context, host string, now time.Time, keep
 		if err != nil {
 			return nil, fmt.Errorf("tasks of host %s: %w", host, err)
 		}
-		d.Metainfo = meta
-		ts = append(ts, HostTask{Assignment: ar.value(), Distribution: d})
+		if withMeta {
+			d.Metainfo = meta
+		}
+		ts = append(ts, HostTask{Assignment: ar.value(), Distribution: d, HasMetainfo: len(meta) > 0})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
@@ -597,12 +656,48 @@ func (s *SQLite) ApplyReport(ctx context.Context, host string, r []api.TaskRepor
 	return changed, nil
 }
 
+// ApplyReports applies many hosts' reports in one transaction: progress that a controller
+// gathered over a second costs one commit, not one per host.
+func (s *SQLite) ApplyReports(ctx context.Context, batch []HostReport) ([]string, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("apply %d reports: %w", len(batch), err)
+	}
+	defer tx.Rollback()
+	var changed []string
+	for _, b := range batch {
+		c, err := applyReportTx(ctx, tx, b.Host, b.Tasks, b.At)
+		if err != nil {
+			return nil, fmt.Errorf("apply report of host %s: %w", b.Host, err)
+		}
+		changed = append(changed, c...)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("apply %d reports: %w", len(batch), err)
+	}
+	return changed, nil
+}
+
 func (s *SQLite) applyReport(ctx context.Context, host string, r []api.TaskReport, now time.Time) ([]string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	changed, err := applyReportTx(ctx, tx, host, r, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return changed, nil
+}
+
+func applyReportTx(ctx context.Context, tx *sql.Tx, host string, r []api.TaskReport, now time.Time) ([]string, error) {
 	get, err := tx.PrepareContext(ctx, `SELECT state FROM assignments WHERE id = ? AND host = ?`)
 	if err != nil {
 		return nil, err
@@ -647,9 +742,6 @@ func (s *SQLite) applyReport(ctx context.Context, host string, r []api.TaskRepor
 			seen[t.ID] = true
 			changed = append(changed, t.ID)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
 	}
 	return changed, nil
 }

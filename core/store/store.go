@@ -30,7 +30,15 @@ type Event struct {
 // HostTask is one assignment of a host together with the distribution fields a task needs.
 type HostTask struct {
 	Assignment   api.Assignment
-	Distribution api.Distribution // Metainfo filled when known
+	Distribution api.Distribution // Metainfo filled when known (HostTasks), never (HostTaskHeads)
+	HasMetainfo  bool             // the distribution has a metainfo
+}
+
+// HostReport is one host's report as of At, for ApplyReports.
+type HostReport struct {
+	Host  string
+	Tasks []api.TaskReport
+	At    time.Time
 }
 
 // Store is the controller's persistence. Every method is safe for concurrent use.
@@ -40,6 +48,9 @@ type Store interface {
 	UpsertHost(ctx context.Context, h api.Host) error
 	// TouchHost sets a host's last_seen. ErrNotFound if unknown.
 	TouchHost(ctx context.Context, name string, at time.Time) error
+	// TouchHosts sets the last_seen of many hosts in one transaction; unknown names are skipped
+	// and a time older than the stored one is kept out.
+	TouchHosts(ctx context.Context, seen map[string]time.Time) error
 	// Host returns one host (Online is left false: liveness is the controller's judgement).
 	Host(ctx context.Context, name string) (api.Host, error)
 	// Hosts returns every host ordered by name.
@@ -63,12 +74,19 @@ type Store interface {
 	// of distributions that ended as complete or partial less than keep ago (so hosts keep seeding a
 	// while); cancelled and failed distributions are left out. Ordered by distribution creation.
 	HostTasks(ctx context.Context, host string, now time.Time, keep time.Duration) ([]HostTask, error)
+	// HostTaskHeads is HostTasks without reading the metainfo bytes (HasMetainfo says whether
+	// there is one): what a watch answer needs.
+	HostTaskHeads(ctx context.Context, host string, now time.Time, keep time.Duration) ([]HostTask, error)
+	// Assignment returns one assignment by id. ErrNotFound if unknown.
+	Assignment(ctx context.Context, id string) (api.Assignment, error)
 	// Assignments returns every assignment of a distribution (relays first, then clients by host).
 	Assignments(ctx context.Context, distID string) ([]api.Assignment, error)
 	// ApplyReport updates the host's assignments named in the report (unknown ids are ignored):
 	// state, counters, peers, error, updated_at=now; first_byte_at and done_at from the report's
 	// unix-ms fields (set once, never cleared). Answers the ids whose state changed.
 	ApplyReport(ctx context.Context, host string, r []api.TaskReport, now time.Time) (changed []string, err error)
+	// ApplyReports applies many hosts' reports as ApplyReport does, in one transaction.
+	ApplyReports(ctx context.Context, batch []HostReport) (changed []string, err error)
 
 	// AddEvent appends an event.
 	AddEvent(ctx context.Context, e Event) error

@@ -22,8 +22,8 @@ const (
 	// IdleReportEvery is how often a host without tasks reports: the heartbeat that keeps it
 	// online.
 	IdleReportEvery = 10 * time.Second
-	// reportTimeout bounds one report.
-	reportTimeout = 10 * time.Second
+	// ReportTimeout bounds one report, its retries after a 429 included.
+	ReportTimeout = 10 * time.Second
 )
 
 // Config is what the agent needs.
@@ -199,8 +199,17 @@ func (a *Agent) reportLoop(ctx context.Context) {
 		if len(reps) == 0 && n%idleEvery != 0 {
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, reportTimeout)
-		err := a.cfg.Env.API.Report(rctx, api.Report{Host: a.cfg.Env.Name, Tasks: reps})
+		// A controller shedding load (429) is asked again after its Retry-After, with jitter,
+		// with the state of that moment: a turned-away report loses nothing.
+		rctx, cancel := context.WithTimeout(ctx, ReportTimeout)
+		err := a.cfg.Env.API.ReportFresh(rctx, func() api.Report {
+			if reps == nil {
+				reps = a.Reports()
+			}
+			r := api.Report{Host: a.cfg.Env.Name, Tasks: reps}
+			reps = nil
+			return r
+		})
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			a.log.Debug("report failed", "err", err)

@@ -16,7 +16,7 @@ const BackupPath = "/v1/admin/backup"
 // controller serves (SQLite VACUUM INTO). Restoring it: stop the daemon, copy the file over
 // controller.db, delete controller.db-wal and controller.db-shm, start the daemon.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
-	b, ok := s.st.(store.Backuper)
+	b, ok := s.raw.(store.Backuper)
 	if !ok {
 		return errorf(http.StatusNotImplemented, api.CodeInternal, "this controller's store cannot make backups")
 	}

@@ -15,34 +15,35 @@ import (
 func (s *Server) cancelDistribution(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	s.mu.Lock()
+	l := s.distLock(id)
+	l.Lock()
 	d, err := s.distribution(ctx, id)
 	if err != nil {
-		s.mu.Unlock()
+		l.Unlock()
 		return err
 	}
 	switch {
 	case d.State == api.DistCancelled:
-		s.mu.Unlock()
+		l.Unlock()
 		writeJSON(w, http.StatusOK, d)
 		return nil
 	case d.State.Ended():
-		s.mu.Unlock()
+		l.Unlock()
 		return errorf(http.StatusConflict, api.CodeConflict, "distribution %s already ended %s: there is nothing to cancel", id, d.State)
 	}
 	now := s.now()
 	if err := s.st.SetDistributionState(ctx, id, api.DistCancelled, now); err != nil {
-		s.mu.Unlock()
+		l.Unlock()
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusNotFound, codeNotFound, "distribution %s does not exist: see dist ls", id)
 		}
 		return fmt.Errorf("cancel distribution %s: %w", id, err)
 	}
-	s.mu.Unlock()
+	l.Unlock()
 	s.event(ctx, store.Event{DistID: id, Kind: "state",
 		Msg: fmt.Sprintf("state cancelled (was %s): %d of %d targets done", d.State, d.Done, d.Targets)})
 	s.log.Info("distribution cancelled", "id", id, "was", d.State)
-	s.notify.wake()
+	s.wakeDist(ctx, id)
 	d, err = s.distribution(ctx, id)
 	if err != nil {
 		return err

@@ -45,7 +45,7 @@ func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) erro
 	if err := s.checkLifecycle(req); err != nil {
 		return err
 	}
-	hosts, err := s.st.Hosts(ctx)
+	hosts, err := s.allHosts(ctx)
 	if err != nil {
 		return fmt.Errorf("list hosts: %w", err)
 	}
@@ -78,7 +78,11 @@ func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) erro
 	s.event(ctx, store.Event{DistID: d.ID, Kind: "created",
 		Msg: fmt.Sprintf("created %s (%d bytes) for %d targets with relays [%s]", d.Name, d.Size, len(tgts), strings.Join(relays, ", "))})
 	s.log.Info("distribution created", "id", d.ID, "name", d.Name, "size", d.Size, "targets", len(tgts), "relays", relays)
-	s.notify.wake()
+	names := make([]string, 0, len(as))
+	for _, a := range as {
+		names = append(names, a.Host)
+	}
+	s.notify.wakeHosts(names)
 
 	out, err := s.st.Distribution(ctx, d.ID)
 	if err != nil {

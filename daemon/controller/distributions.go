@@ -12,6 +12,7 @@ import (
 
 // listDistributions answers GET /v1/distributions, newest first.
 func (s *Server) listDistributions(w http.ResponseWriter, r *http.Request) error {
+	s.flushProgress(r.Context())
 	ds, err := s.st.Distributions(r.Context())
 	if err != nil {
 		return fmt.Errorf("list distributions: %w", err)
@@ -43,7 +44,22 @@ func (s *Server) getDistribution(w http.ResponseWriter, r *http.Request) error {
 
 // distribution reads one distribution, answering 404 for an unknown id.
 func (s *Server) distribution(ctx context.Context, id string) (api.Distribution, error) {
+	s.flushProgress(ctx) // its figures as of every answered report
 	d, err := s.st.Distribution(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return api.Distribution{}, errorf(http.StatusNotFound, codeNotFound, "distribution %s does not exist: see dist ls", id)
+	}
+	if err != nil {
+		return api.Distribution{}, fmt.Errorf("read distribution %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// distHead reads one distribution's own fields (with its metainfo, without its assignments) from
+// its view, answering 404 for an unknown id.
+func (s *Server) distHead(ctx context.Context, id string) (api.Distribution, error) {
+	var d api.Distribution
+	err := s.withView(ctx, id, func(v *distView) { d = v.d })
 	if errors.Is(err, store.ErrNotFound) {
 		return api.Distribution{}, errorf(http.StatusNotFound, codeNotFound, "distribution %s does not exist: see dist ls", id)
 	}
@@ -60,7 +76,7 @@ func (s *Server) putMetainfo(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	// The body is bounded by the piece count of the distribution's size, known before reading it.
-	known, err := s.distribution(ctx, id)
+	known, err := s.distHead(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -75,9 +91,10 @@ func (s *Server) putMetainfo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("%v", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, err := s.distribution(ctx, id)
+	l := s.distLock(id)
+	l.Lock()
+	defer l.Unlock()
+	d, err := s.distHead(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -101,7 +118,7 @@ func (s *Server) putMetainfo(w http.ResponseWriter, r *http.Request) error {
 	s.event(ctx, store.Event{DistID: id, Kind: "metainfo",
 		Msg: fmt.Sprintf("metainfo published: info hash %s, piece length %d", ti.InfoHash, ti.PieceLen)})
 	s.log.Info("metainfo published", "id", id, "info_hash", ti.InfoHash)
-	s.notify.wake()
+	s.wakeDist(ctx, id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

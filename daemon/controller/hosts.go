@@ -28,7 +28,7 @@ func (s *Server) registerHost(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.LastSeen = s.now()
 	h.Online = false // the store does not keep it: liveness is judged from LastSeen
-	if err := s.st.UpsertHost(r.Context(), h); err != nil {
+	if err := s.putHost(r.Context(), h); err != nil {
 		return fmt.Errorf("store host %s: %w", h.Name, err)
 	}
 	// A host that matches a live distribution's selectors joins it (joiners.go). Otherwise no
@@ -39,7 +39,7 @@ func (s *Server) registerHost(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("join %s to live distributions: %w", h.Name, err)
 	}
 	if joined {
-		s.notify.wake()
+		s.notify.wakeHosts([]string{h.Name})
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -60,7 +60,7 @@ func validHostName(name string) error {
 
 // listHosts answers GET /v1/hosts.
 func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) error {
-	hs, err := s.st.Hosts(r.Context())
+	hs, err := s.allHosts(r.Context())
 	if err != nil {
 		return fmt.Errorf("list hosts: %w", err)
 	}

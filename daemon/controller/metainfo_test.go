@@ -1,8 +1,11 @@
 package controller_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,8 +39,20 @@ func TestPutMetainfo(t *testing.T) {
 	}
 	select {
 	case r := <-out:
-		if r.err != nil || len(r.w.Tasks) != 1 || !slices.Equal(r.w.Tasks[0].Metainfo, mi) || r.w.Tasks[0].PieceLen != 256<<10 {
+		// The watch names the metainfo by its sum; the bytes come once, from their own route.
+		if r.err != nil || len(r.w.Tasks) != 1 || r.w.Tasks[0].Metainfo != nil || r.w.Tasks[0].PieceLen != 256<<10 {
 			t.Fatalf("woken watch: %+v %v", r.w.Tasks, r.err)
+		}
+		sum := sha256.Sum256(mi)
+		if got := r.w.Tasks[0].MetainfoSHA256; got != hex.EncodeToString(sum[:]) {
+			t.Fatalf("watch names metainfo %q, want the SHA-256 of its bytes", got)
+		}
+		got, err := e.host.Metainfo(ctxT(t), r.w.Tasks[0].MetainfoSHA256)
+		if err != nil || !slices.Equal(got, mi) {
+			t.Fatalf("fetched metainfo: %d bytes, %v; want the %d published", len(got), err, len(mi))
+		}
+		if _, err := e.host.Metainfo(ctxT(t), strings.Repeat("0", 64)); !api.IsCode(err, api.CodeNotFound) {
+			t.Errorf("unknown metainfo sum: %v, want not found", err)
 		}
 	case <-time.After(answerWithin):
 		t.Fatal("metainfo did not wake the watch")

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -19,16 +20,18 @@ func (s *Server) modeEvents(ctx context.Context, rep api.Report) {
 			continue
 		}
 		distID, _, _, _ := api.SplitAssignmentID(t.ID)
-		as, err := s.st.Assignments(ctx, distID)
+		a, err := s.st.Assignment(ctx, t.ID) // by key: one row
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
 		if err != nil {
 			s.log.Warn("cannot read assignment for mode events", "task", t.ID, "err", err)
 			continue
 		}
-		i := slices.IndexFunc(as, func(a api.Assignment) bool { return a.ID == t.ID && a.Host == rep.Host })
-		if i < 0 {
+		if a.Host != rep.Host {
 			continue
 		}
-		last := as[i].ModeAt
+		last := a.ModeAt
 		changes := slices.Clone(t.ModeChanges)
 		slices.SortFunc(changes, func(a, b api.ModeChange) int { return int(a.AtMs - b.AtMs) })
 		for _, c := range changes {

@@ -8,36 +8,67 @@ import (
 	"sync"
 )
 
-// notifier is the broadcast behind the watch stream. A change closes the current channel and
-// replaces it under the mutex, so a watcher that took (version, channel) together can never miss a
-// wake-up: either the change happened before it looked (the version differs and it answers at once)
-// or the channel it holds will be closed.
+// notifier is the wake-up behind the watch stream, per host: a change to some hosts' tasks wakes
+// only their watches, so a report or a metainfo of one distribution never makes the whole fleet
+// ask again. A host's version is the process nonce, a fleet-wide epoch (bumped by changes that
+// may touch anyone) and the host's own counter. A change closes the channel a watcher took
+// together with the version, under the mutex, so no wake-up is missed: either the change came
+// before it looked (the version differs and it answers at once) or its channel will be closed.
 type notifier struct {
 	nonce string // per process: a restarted controller never repeats an old version
 
-	mu sync.Mutex
+	mu    sync.Mutex
+	epoch uint64
+	all   chan struct{} // closed by wake
+	hosts map[string]*hostWake
+}
+
+type hostWake struct {
 	n  uint64
 	ch chan struct{}
 }
 
 func newNotifier() *notifier {
-	return &notifier{nonce: randomID(8), ch: make(chan struct{})}
+	return &notifier{nonce: randomID(8), all: make(chan struct{}), hosts: map[string]*hostWake{}}
 }
 
-// version answers the current version string and the channel that closes on the next change.
-func (b *notifier) version() (string, <-chan struct{}) {
+// version answers host's current version and the channels that close on its next change: one
+// for the whole fleet, one for the host.
+func (b *notifier) version(host string) (string, <-chan struct{}, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.nonce + ":" + strconv.FormatUint(b.n, 10), b.ch
+	hw := b.hosts[host]
+	if hw == nil {
+		hw = &hostWake{ch: make(chan struct{})}
+		b.hosts[host] = hw
+	}
+	return b.nonce + ":" + strconv.FormatUint(b.epoch, 10) + "." + strconv.FormatUint(hw.n, 10), b.all, hw.ch
 }
 
 // wake records a change that may touch any host's tasks and releases every held watch.
 func (b *notifier) wake() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.n++
-	close(b.ch)
-	b.ch = make(chan struct{})
+	b.epoch++
+	close(b.all)
+	b.all = make(chan struct{})
+}
+
+// wakeHosts records a change to the tasks of the named hosts and releases their held watches.
+func (b *notifier) wakeHosts(names []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range names {
+		hw := b.hosts[n]
+		if hw == nil {
+			// Nobody watched yet: its first watch answers whatever version it holds.
+			hw = &hostWake{ch: make(chan struct{})}
+			b.hosts[n] = hw
+		}
+		hw.n++
+		close(hw.ch)
+		hw.ch = make(chan struct{})
+	}
 }
 
 var lowerBase32 = base32.StdEncoding.WithPadding(base32.NoPadding)

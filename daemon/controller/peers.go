@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"fmt"
 	"net/http"
 
 	"dist/core/api"
@@ -12,7 +11,9 @@ import (
 // thousands of hosts do not all dial the same complete peers.
 const maxPeers = 50
 
-// peers answers GET /v1/distributions/{id}/peers?host=NAME: the tracker.
+// peers answers GET /v1/distributions/{id}/peers?host=NAME: the tracker. The answer comes from
+// memory (the distribution's view and the host index): at most maxPeers candidates are looked up,
+// near ones first, and only they are ordered; neither the fleet nor the store is read.
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	name := r.URL.Query().Get("host")
@@ -22,45 +23,33 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	if err := checkString("host", name, maxNameLen); err != nil {
 		return err
 	}
-	d, err := s.distribution(ctx, r.PathValue("id"))
+	id := r.PathValue("id")
+	if _, err := s.distHead(ctx, id); err != nil { // 404 for an unknown id; builds the view once
+		return err
+	}
+	self, ok, err := s.hostByName(ctx, name)
 	if err != nil {
 		return err
 	}
-	hosts, err := s.st.Hosts(ctx)
-	if err != nil {
-		return fmt.Errorf("list hosts: %w", err)
-	}
-	now := s.now()
-	byName := make(map[string]api.Host, len(hosts))
-	for _, h := range hosts {
-		byName[h.Name] = h
-	}
-	self, ok := byName[name]
 	if !ok {
 		// An unregistered asker still gets peers (ordered without locality): it may have been
 		// started before the controller learned of it.
 		self = api.Host{Name: name}
 	}
-
-	// The relay this host is pointed at comes first among relays; a lost relay's clients are
-	// pointed at the others (relays.go).
-	pointed := pointedRelay(d, byName, name, func(h api.Host) bool { return s.online(h, now) })
+	now := s.now()
 	var cands []selection.PeerCand
-	add := func(host string, relay, complete bool) {
-		h, ok := byName[host]
-		if !ok || !s.online(h, now) {
-			return
-		}
-		cands = append(cands, selection.PeerCand{Host: h, Relay: relay, Complete: complete, Pointed: relay && host == pointed})
+	online := func(n string) (api.Host, bool) {
+		h, ok := s.hosts.byName[n]
+		return h, ok && s.online(h, now)
 	}
-	if d.Publisher != "" {
-		add(d.Publisher, false, true) // it published a local file: it has every piece
-	}
-	for _, a := range d.Assignments {
-		if a.State.Stopped() {
-			continue // gave up: its pieces are not worth a connection
-		}
-		add(a.Host, a.Role == api.RoleRelay, a.State.Complete())
+	// Lock order: the views, then the hosts; never the other way.
+	err = s.withView(ctx, id, func(v *distView) {
+		s.hosts.mu.RLock()
+		defer s.hosts.mu.RUnlock()
+		cands = v.peerCands(self, maxPeers, online)
+	})
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, api.Peers{Peers: selection.OrderPeers(self, cands, maxPeers)})
 	return nil

@@ -87,8 +87,9 @@ const (
 // handed out, and the clients it served are pointed at the remaining relays (selection.Point).
 // Answers whether any host's tasks changed.
 func (s *Server) replaceRelays(ctx context.Context, id string, now time.Time) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	l := s.distLock(id)
+	l.Lock()
+	defer l.Unlock()
 	d, err := s.st.Distribution(ctx, id)
 	if err != nil {
 		return false, fmt.Errorf("read distribution %s: %w", id, err)
@@ -96,13 +97,9 @@ func (s *Server) replaceRelays(ctx context.Context, id string, now time.Time) (b
 	if d.State.Ended() {
 		return false, nil
 	}
-	hosts, err := s.st.Hosts(ctx)
+	byName, err := s.hostMap(ctx)
 	if err != nil {
 		return false, fmt.Errorf("list hosts: %w", err)
-	}
-	byName := make(map[string]api.Host, len(hosts))
-	for _, h := range hosts {
-		byName[h.Name] = h
 	}
 	var relays, lost []string
 	var targets []api.Host
@@ -134,6 +131,10 @@ func (s *Server) replaceRelays(ctx context.Context, id string, now time.Time) (b
 	for _, r := range lost {
 		if replaced[r] {
 			continue
+		}
+		hosts, err := s.allHosts(ctx)
+		if err != nil {
+			return changed, fmt.Errorf("list hosts: %w", err)
 		}
 		cands, err := s.relayCandidates(ctx, hosts, d.Publisher, now)
 		if err != nil {

@@ -34,13 +34,9 @@ func (s *Server) watchRelays(ctx context.Context, id string, now time.Time) (boo
 	if d.State.Ended() {
 		return false, nil
 	}
-	hosts, err := s.st.Hosts(ctx)
+	byName, err := s.hostMap(ctx)
 	if err != nil {
 		return false, fmt.Errorf("list hosts: %w", err)
-	}
-	byName := make(map[string]api.Host, len(hosts))
-	for _, h := range hosts {
-		byName[h.Name] = h
 	}
 	var why []string
 	for _, a := range d.Assignments {
@@ -167,7 +163,7 @@ func (s *Server) sourceFinal(ctx context.Context, rep api.Report, now time.Time)
 			return fmt.Errorf("fail distribution %s: %w", distID, err)
 		}
 		if moved {
-			s.notify.wake()
+			s.wakeDist(ctx, distID)
 		}
 	}
 	return nil

@@ -33,8 +33,13 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.now()
 	// A report proves the host is alive as much as a watch does.
-	if err := s.st.TouchHost(ctx, rep.Host, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.touch(ctx, rep.Host, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("touch host %s: %w", rep.Host, err)
+	}
+	if len(rep.Tasks) == 0 {
+		// An idle heartbeat: the touch above is all it says, and it writes nothing now.
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 	s.modeEvents(ctx, rep)
 	kept, err := s.dropExpired(ctx, rep.Tasks) // a deadline ended them: late reports change nothing
@@ -42,11 +47,19 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("report of %s: %w", rep.Host, err)
 	}
 	rep.Tasks = kept
-	s.sample(ctx, rep, now)
-	changed, err := s.st.ApplyReport(ctx, rep.Host, rep.Tasks, now)
-	if err != nil {
-		return fmt.Errorf("apply report of %s: %w", rep.Host, err)
+	// State changes are written now; figures alone with the next flush (progress.go).
+	samples := s.sample(rep, now)
+	direct, later := s.splitReport(ctx, rep.Host, rep.Tasks)
+	s.gather(rep.Host, later, direct, samples, now)
+	var changed []string
+	if len(direct) > 0 {
+		var err error
+		changed, err = s.applyNow(ctx, rep.Host, direct, now)
+		if err != nil {
+			return fmt.Errorf("apply report of %s: %w", rep.Host, err)
+		}
 	}
+	defer s.flushDue(ctx, now)
 	if len(changed) > 0 {
 		if err := s.afterReport(ctx, rep, changed); err != nil {
 			return err
@@ -86,38 +99,37 @@ func (s *Server) afterReport(ctx context.Context, rep api.Report, changed []stri
 			s.log.Warn("task failed", "task", id, "host", rep.Host, "err", msg)
 		}
 	}
-	woke := false
 	for _, id := range dists {
 		moved, err := s.recompute(ctx, id)
 		if err != nil {
 			return err
 		}
-		if moved && !woke {
-			s.notify.wake()
-			woke = true
+		if moved {
+			s.wakeDist(ctx, id)
 		}
 	}
 	return nil
 }
 
 // recompute derives the distribution's state from its assignments and stores it when it changed.
+// The counters come from the distribution's view (distview.go): O(1), whatever the fleet.
 func (s *Server) recompute(ctx context.Context, id string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, err := s.st.Distribution(ctx, id)
+	l := s.distLock(id)
+	l.Lock()
+	defer l.Unlock()
+	var d api.Distribution
+	var next api.DistState
+	err := s.withView(ctx, id, func(v *distView) {
+		d = v.d
+		d.Targets, d.Done, d.Failed = v.figures()
+		next = stateOfCounts(d.State, v.clients)
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil // a report for a distribution that is gone: nothing to derive
 	}
 	if err != nil {
 		return false, fmt.Errorf("read distribution %s: %w", id, err)
 	}
-	var clients []api.TaskState
-	for _, a := range d.Assignments {
-		if a.Role == api.RoleClient {
-			clients = append(clients, a.State)
-		}
-	}
-	next := DistributionState(d.State, clients)
 	if next == d.State {
 		return false, nil
 	}

@@ -33,8 +33,9 @@ type sampleMark struct {
 
 // sample records a sample for each task of the report whose last one is older than sampleEvery or
 // whose state changed, and keeps each task's upload rate for the relay policy. Samples are for
-// reports only: a failure to store them is logged, never answered.
-func (s *Server) sample(ctx context.Context, rep api.Report, now time.Time) {
+// reports only: they are written with the next flush of progress (progress.go), and a failure
+// to store them is logged, never answered.
+func (s *Server) sample(rep api.Report, now time.Time) []store.Sample {
 	var out []store.Sample
 	fs := s.fleet
 	fs.mu.Lock()
@@ -59,9 +60,7 @@ func (s *Server) sample(ctx context.Context, rep api.Report, now time.Time) {
 		fs.lastSeen[t.ID] = m
 	}
 	fs.mu.Unlock()
-	if err := s.st.AddSamples(ctx, out); err != nil && ctx.Err() == nil {
-		s.log.Warn("cannot store progress samples", "host", rep.Host, "err", err)
-	}
+	return out
 }
 
 func sampleOf(distID, host string, role api.Role, t api.TaskReport, at time.Time) store.Sample {
@@ -100,6 +99,7 @@ func (s *Server) upRate(host string, now time.Time) int64 {
 // distReport answers GET /v1/distributions/{id}/report.
 func (s *Server) distReport(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	s.flushProgress(ctx)
 	d, err := s.distribution(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -117,7 +117,7 @@ func (s *Server) distReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read events of %s: %w", d.ID, err)
 	}
-	hosts, err := s.st.Hosts(ctx)
+	hosts, err := s.allHosts(ctx)
 	if err != nil {
 		return fmt.Errorf("list hosts: %w", err)
 	}
@@ -312,6 +312,7 @@ type Stats struct {
 // Stats answers the controller's figures now.
 func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	var out Stats
+	s.flushProgress(ctx)
 	ds, err := s.st.Distributions(ctx)
 	if err != nil {
 		return out, fmt.Errorf("list distributions: %w", err)
@@ -336,7 +337,7 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	out.Distributions = counts(byState)
 	out.Assignments = counts(byAssign)
 	out.Bytes = []Count{{api.SourceBT, bytes.BT}, {api.SourceHTTPRelay, bytes.HTTPRelay}, {api.SourceHTTPOrigin, bytes.HTTPOrigin}}
-	hs, err := s.st.Hosts(ctx)
+	hs, err := s.allHosts(ctx)
 	if err != nil {
 		return out, fmt.Errorf("list hosts: %w", err)
 	}

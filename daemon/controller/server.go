@@ -7,9 +7,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
+	"dist/core/api"
 	"dist/core/selection"
 	"dist/core/store"
 )
@@ -39,11 +39,17 @@ type Options struct {
 	// one (all offline or failed) while its targets make no progress: then it falls back to
 	// another relay when one is online, or fails with the reason. Default DefaultNoRelayTimeout.
 	NoRelayTimeout time.Duration
+	// MaxInFlight bounds the reports, and apart the peers asks, served at once; beyond it they are answered
+	// 429 with a Retry-After of RetryAfter (rounded up to whole seconds). Defaults
+	// DefaultMaxInFlight and DefaultRetryAfter.
+	MaxInFlight int
+	RetryAfter  time.Duration
 }
 
 // Server is the controller API over a Store.
 type Server struct {
-	st     store.Store
+	st     store.Store // raw wrapped so that the views follow every write (distview.go)
+	raw    store.Store // as given: for what the wrapper does not carry (backups)
 	o      Options
 	log    *slog.Logger
 	now    func() time.Time
@@ -52,13 +58,19 @@ type Server struct {
 	origins *origins    // origin policies and leases (origins.go, leases.go)
 	fleet   *fleetState // deadlines, relay liveness and progress samples (lifecycle.go, reports.go)
 
-	// mu serialises read-check-write sequences (distribution states, metainfo) so that two requests
-	// about one distribution cannot leave a stale or mixed result behind.
-	mu sync.Mutex
+	hosts *hostIndex // every host, in memory (hostindex.go)
+	views *views     // each distribution's counters, tracker index and per-distribution lock (distview.go)
+	// progress holds the figures of reports not written yet (progress.go).
+	progress *progress
+	commits  groupCommit // state changes of concurrent reports, one transaction (progress.go)
 
 	// onHold, when set, is called each time a watch starts waiting (tests use it to know a
 	// request is held without sleeping).
 	onHold func()
+	// reporting and asking hold a token per report and per peers ask being served (shed.go); onAdmit, when set,
+	// is called with each admitted one (tests hold a call in flight with it).
+	reporting, asking chan struct{}
+	onAdmit           func(*http.Request)
 }
 
 // New returns a Server over st.
@@ -78,11 +90,20 @@ func New(st store.Store, o Options) *Server {
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = DefaultLeaseTTL
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = DefaultRetryAfter
+	}
 	if o.NoRelayTimeout <= 0 {
 		o.NoRelayTimeout = DefaultNoRelayTimeout
 	}
-	return &Server{st: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier(), origins: newOrigins(st, o.LeaseTTL),
-		fleet: newFleetState(o.Now())}
+	vs := newViews()
+	wrapped := viewStore{Store: st, views: vs}
+	return &Server{st: wrapped, raw: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier(),
+		origins: newOrigins(st, o.LeaseTTL), fleet: newFleetState(o.Now()), hosts: newHostIndex(), views: vs, progress: newProgress(o.Now()),
+		reporting: make(chan struct{}, o.MaxInFlight), asking: make(chan struct{}, o.MaxInFlight)}
 }
 
 // Handler answers the controller's /v1 routes and GET /healthz (which needs no token).
@@ -101,9 +122,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/distributions/{id}/report", admin(s.distReport))
 	mux.Handle("POST /v1/distributions/{id}/cancel", admin(s.cancelDistribution))
 	mux.Handle("PUT /v1/distributions/{id}/metainfo", host(s.putMetainfo))
-	mux.Handle("GET /v1/distributions/{id}/peers", host(s.peers))
+	mux.Handle("GET /v1/distributions/{id}/peers", host(s.shed(s.asking, s.peers)))
 	mux.Handle("GET /v1/watch", host(s.watch))
-	mux.Handle("POST /v1/report", host(s.report))
+	mux.Handle("GET "+api.MetainfoPath+"{sum}", host(s.getMetainfo))
+	mux.Handle("POST /v1/report", host(s.shed(s.reporting, s.report)))
 	mux.Handle("GET /v1/events", admin(s.events))
 	mux.Handle("GET /v1/origins", admin(s.listOrigins))
 	mux.Handle("PUT /v1/origins", admin(s.putOrigin))

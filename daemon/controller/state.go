@@ -14,23 +14,32 @@ import "dist/core/api"
 // A cancelled client assignment (one host taken out of a distribution) is left out of the count;
 // when every client is cancelled the distribution is cancelled.
 func DistributionState(current api.DistState, clients []api.TaskState) api.DistState {
+	counts := map[api.TaskState]int{}
+	for _, st := range clients {
+		counts[st]++
+	}
+	return stateOfCounts(current, counts)
+}
+
+// stateOfCounts is DistributionState over the number of clients in each state.
+func stateOfCounts(current api.DistState, clients map[api.TaskState]int) api.DistState {
 	if current == api.DistCancelled {
 		return api.DistCancelled
 	}
 	var n, pending, done, failed, cancelled int
-	for _, st := range clients {
+	for st, k := range clients {
 		switch st {
 		case api.TaskCancelled:
-			cancelled++
+			cancelled += k
 			continue
 		case api.TaskPending:
-			pending++
+			pending += k
 		case api.TaskDone, api.TaskSeeding:
-			done++
+			done += k
 		case api.TaskFailed:
-			failed++
+			failed += k
 		}
-		n++
+		n += k
 	}
 	switch {
 	case n == 0 && cancelled > 0:

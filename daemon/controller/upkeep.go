@@ -20,6 +20,9 @@ const upkeepEvery = 15 * time.Second
 // When ctx ends, held watches are released so that a shutting-down server is not kept waiting.
 func (s *Server) Run(ctx context.Context) {
 	defer s.notify.wake()
+	// The last_seen times still in memory are written on the way out.
+	defer s.flushSeen(context.WithoutCancel(ctx), s.now())
+	defer s.flushProgress(context.WithoutCancel(ctx))
 	var last time.Time // zero: the first pass also releases whatever expired while we were down
 	t := time.NewTicker(upkeepEvery)
 	defer t.Stop()
@@ -36,6 +39,8 @@ func (s *Server) Run(ctx context.Context) {
 // upkeep makes one pass and answers the time it covered up to.
 func (s *Server) upkeep(ctx context.Context, since time.Time) time.Time {
 	now := s.now()
+	s.flushSeen(ctx, now)
+	s.flushProgress(ctx)
 	ds, err := s.st.Distributions(ctx)
 	if err != nil {
 		if ctx.Err() == nil {

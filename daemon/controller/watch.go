@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"dist/core/api"
@@ -26,7 +27,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 	if err := checkString("version", q.Get("version"), maxTokenLen); err != nil {
 		return err
 	}
-	if err := s.st.TouchHost(ctx, name, s.now()); err != nil {
+	if err := s.touch(ctx, name, s.now()); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusNotFound, codeNotFound, "host %s is not registered: register it first (POST /v1/hosts)", name)
 		}
@@ -34,7 +35,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	// Take the version and its channel together: a change after this point closes ch.
-	version, ch := s.notify.version()
+	version, all, mine := s.notify.version(name)
 	if q.Get("version") == version {
 		if s.onHold != nil {
 			s.onHold()
@@ -42,12 +43,13 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 		timer := time.NewTimer(api.WatchPollTimeout)
 		defer timer.Stop()
 		select {
-		case <-ch:
+		case <-all:
+		case <-mine:
 		case <-timer.C:
 		case <-ctx.Done():
 			return nil // the caller is gone: nobody to answer
 		}
-		version, _ = s.notify.version()
+		version, _, _ = s.notify.version(name)
 	}
 	// The version is read before the tasks: a change in between makes the caller come back at
 	// once with an old version, never miss the change.
@@ -59,9 +61,31 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getMetainfo answers GET /v1/metainfo/{sum}: a metainfo by the SHA-256 of its bytes. One sum
+// names one content forever, so the answer may be cached for good.
+func (s *Server) getMetainfo(w http.ResponseWriter, r *http.Request) error {
+	sum := r.PathValue("sum")
+	b, ok := s.views.metainfo(sum)
+	if !ok {
+		return errorf(http.StatusNotFound, codeNotFound, "metainfo %s is not known here: watch again for the current one", sum)
+	}
+	w.Header().Set("Content-Type", "application/x-bittorrent")
+	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+	w.Header().Set("ETag", `"`+sum+`"`)
+	if r.Header.Get("If-None-Match") == `"`+sum+`"` {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	return nil
+}
+
 // hostTasks builds the host's live tasks.
 func (s *Server) hostTasks(r *http.Request, host string) ([]api.Task, error) {
-	hts, err := s.st.HostTasks(r.Context(), host, s.now(), s.o.Keep)
+	// Without the metainfo bytes: the answer names them by their sum, known in memory.
+	hts, err := s.st.HostTaskHeads(r.Context(), host, s.now(), s.o.Keep)
 	if err != nil {
 		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
 	}
@@ -78,9 +102,10 @@ func (s *Server) hostTasks(r *http.Request, host string) ([]api.Task, error) {
 			PieceLen: d.PieceLength,
 			Dest:     d.Dest,
 			SHA256:   d.SHA256,
-			Metainfo: d.Metainfo,
-			Cancel:   a.State.Stopped() || d.State == api.DistCancelled,
-			Settings: d.Settings,
+			// The bytes are fetched once by their sum (GET /v1/metainfo/{sum}), never resent.
+			MetainfoSHA256: s.metaSumOf(r.Context(), d.ID, ht.HasMetainfo),
+			Cancel:         a.State.Stopped() || d.State == api.DistCancelled,
+			Settings:       d.Settings,
 		})
 	}
 	return tasks, nil

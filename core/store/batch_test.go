@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"dist/core/api"
+)
+
+func TestTouchHostsOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTest(t)
+	for _, n := range []string{"a", "b"} {
+		if err := s.UpsertHost(ctx, api.Host{Name: n, LastSeen: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b's time is older than the stored one: kept out; c is unknown: skipped.
+	seen := map[string]time.Time{"a": t0.Add(time.Minute), "b": t0.Add(-time.Minute), "c": t0}
+	if err := s.TouchHosts(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]time.Time{"a": t0.Add(time.Minute), "b": t0} {
+		h, err := s.Host(ctx, name)
+		if err != nil || !h.LastSeen.Equal(want) {
+			t.Errorf("host %s last seen %v (%v), want %v", name, h.LastSeen, err, want)
+		}
+	}
+	if _, err := s.Host(ctx, "c"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown host c after touch: %v, want not found", err)
+	}
+	if err := s.TouchHosts(ctx, nil); err != nil {
+		t.Errorf("touch of no hosts: %v", err)
+	}
+}
+
+func TestAssignmentByID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTest(t)
+	mustCreate(t, s, dist("d1", t0, api.DistPending), nil,
+		asg("d1", "r", api.RoleRelay, api.TaskPending), asg("d1", "c", api.RoleClient, api.TaskDownloading))
+	a, err := s.Assignment(ctx, api.AssignmentID("d1", "c", api.RoleClient))
+	if err != nil || a.Host != "c" || a.State != api.TaskDownloading || a.DistID != "d1" {
+		t.Errorf("assignment = %+v, %v; want c downloading in d1", a, err)
+	}
+	if _, err := s.Assignment(ctx, "d1/x/client"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown assignment: %v, want not found", err)
+	}
+}
+
+func TestApplyReportsOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTest(t)
+	mustCreate(t, s, dist("d1", t0, api.DistActive), nil,
+		asg("d1", "a", api.RoleClient, api.TaskDownloading), asg("d1", "b", api.RoleClient, api.TaskDownloading))
+	ida, idb := api.AssignmentID("d1", "a", api.RoleClient), api.AssignmentID("d1", "b", api.RoleClient)
+	changed, err := s.ApplyReports(ctx, []HostReport{
+		{Host: "a", Tasks: []api.TaskReport{{ID: ida, Have: 10}}, At: t0},
+		{Host: "b", Tasks: []api.TaskReport{{ID: idb, State: api.TaskDone, Have: 20}}, At: t0.Add(time.Second)},
+		{Host: "a", Tasks: []api.TaskReport{{ID: idb, Have: 99}}, At: t0}, // not a's: ignored
+	})
+	if err != nil || len(changed) != 1 || changed[0] != idb {
+		t.Fatalf("changed %v, %v; want only %s", changed, err, idb)
+	}
+	as, err := s.Assignments(ctx, "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		want := map[string]int64{"a": 10, "b": 20}[a.Host]
+		if a.Have != want {
+			t.Errorf("%s have %d, want %d", a.Host, a.Have, want)
+		}
+	}
+	if as[0].State != api.TaskDownloading || as[1].State != api.TaskDone {
+		t.Errorf("states %s %s, want downloading (kept) and done", as[0].State, as[1].State)
+	}
+}
+
+func TestHostTaskHeadsLeaveMetainfoOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTest(t)
+	mustCreate(t, s, dist("d1", t0, api.DistActive), []byte("d8:announce0:e"), asg("d1", "h", api.RoleClient, api.TaskPending))
+	mustCreate(t, s, dist("d2", t0.Add(time.Second), api.DistActive), nil, asg("d2", "h", api.RoleClient, api.TaskPending))
+	full, err := s.HostTasks(ctx, "h", t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads, err := s.HostTaskHeads(ctx, "h", t0, time.Hour)
+	if err != nil || len(heads) != 2 || len(full) != 2 {
+		t.Fatalf("heads %d, full %d (%v); want 2 each", len(heads), len(full), err)
+	}
+	if heads[0].Distribution.Metainfo != nil || !heads[0].HasMetainfo || heads[1].HasMetainfo {
+		t.Errorf("heads: metainfo %q, has %v %v; want none read, d1 has one, d2 none",
+			heads[0].Distribution.Metainfo, heads[0].HasMetainfo, heads[1].HasMetainfo)
+	}
+	if string(full[0].Distribution.Metainfo) != "d8:announce0:e" || !full[0].HasMetainfo {
+		t.Errorf("full: metainfo %q, has %v", full[0].Distribution.Metainfo, full[0].HasMetainfo)
+	}
+}

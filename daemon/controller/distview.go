@@ -1,0 +1,516 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"dist/core/api"
+	"dist/core/selection"
+	"dist/core/store"
+)
+
+// A distView is what the controller keeps in memory of one distribution so that a report, a state
+// change or a peers ask costs work in proportion to itself, not to the fleet: the state of each
+// assignment, the client counters, an index of members by class, site and subnet for the tracker,
+// and the relay each client is pointed at. It is built from the store with one read and kept
+// current by the report path; any other change to the distribution's assignments drops it and the
+// next use builds it again.
+type distView struct {
+	d       api.Distribution // no Assignments; Metainfo kept
+	members map[string]*member
+	clients map[api.TaskState]int
+	relays  []*member
+	idx     map[string]map[string]*member // class key → host → member (keys: classKeys)
+
+	pointKey string            // the live relays pointing was computed for
+	point    map[string]string // client → relay
+}
+
+// member is one assignment in a view.
+type member struct {
+	id, host     string
+	role         api.Role
+	state        api.TaskState
+	site, subnet string
+	labels       map[string]string
+	cls          byte // tracker class: classComplete, classRelay, classMember or 0 (not handed out)
+}
+
+// Tracker classes, in the order OrderPeers ranks them.
+const (
+	classComplete = 'c'
+	classRelay    = 'r'
+	classMember   = 'm'
+)
+
+func classOf(role api.Role, st api.TaskState) byte {
+	switch {
+	case st.Stopped():
+		return 0
+	case st.Complete():
+		return classComplete
+	case role == api.RoleRelay:
+		return classRelay
+	}
+	return classMember
+}
+
+// classKeys answers the index keys of a member of class c: the whole class, its site, and its
+// site and subnet.
+func classKeys(c byte, site, subnet string) [3]string {
+	k := string(c)
+	return [3]string{k, k + "|" + site, k + "|" + site + "|" + subnet}
+}
+
+// subnetOf answers the private network of h: its network label, else the /24 (IPv4) or /64 (IPv6)
+// of its BitTorrent address, as selection.OrderPeers judges nearness.
+func subnetOf(h api.Host) string {
+	if n := h.Labels[selection.NetworkLabel]; n != "" {
+		return "net:" + n
+	}
+	ap, err := netip.ParseAddrPort(h.BTAddr)
+	if err != nil {
+		return ""
+	}
+	bits := 64
+	if ap.Addr().Unmap().Is4() {
+		bits = 24
+	}
+	p, err := ap.Addr().Unmap().Prefix(bits)
+	if err != nil {
+		return ""
+	}
+	return p.String()
+}
+
+func (v *distView) index(m *member) {
+	m.cls = classOf(m.role, m.state)
+	if m.cls == 0 {
+		return
+	}
+	for _, k := range classKeys(m.cls, m.site, m.subnet) {
+		set := v.idx[k]
+		if set == nil {
+			set = map[string]*member{}
+			v.idx[k] = set
+		}
+		set[m.host] = m
+	}
+}
+
+func (v *distView) unindex(m *member) {
+	if m.cls == 0 {
+		return
+	}
+	for _, k := range classKeys(m.cls, m.site, m.subnet) {
+		delete(v.idx[k], m.host)
+	}
+	m.cls = 0
+}
+
+// setState moves one assignment to state st: O(1).
+func (v *distView) setState(id string, st api.TaskState) {
+	m := v.members[id]
+	if m == nil || m.state == st {
+		return
+	}
+	if m.role == api.RoleClient {
+		v.clients[m.state]--
+		v.clients[st]++
+	}
+	v.unindex(m)
+	m.state = st
+	v.index(m)
+	// A relay that stops moves its clients: pointed() sees it in the set of live relays.
+}
+
+// figures answers the distribution's client counters.
+func (v *distView) figures() (targets, done, failed int) {
+	for st, n := range v.clients {
+		targets += n
+		switch {
+		case st.Complete():
+			done += n
+		case st == api.TaskFailed:
+			failed += n
+		}
+	}
+	return targets, done, failed
+}
+
+func buildView(d api.Distribution, host func(string) (api.Host, bool)) *distView {
+	v := &distView{members: make(map[string]*member, len(d.Assignments)), clients: map[api.TaskState]int{},
+		idx: map[string]map[string]*member{}}
+	for _, a := range d.Assignments {
+		h, _ := host(a.Host)
+		m := &member{id: a.ID, host: a.Host, role: a.Role, state: a.State, site: h.Labels[selection.SiteLabel],
+			subnet: subnetOf(h), labels: h.Labels}
+		v.members[a.ID] = m
+		if a.Role == api.RoleClient {
+			v.clients[a.State]++
+		} else {
+			v.relays = append(v.relays, m)
+		}
+		v.index(m)
+	}
+	d.Assignments = nil
+	v.d = d
+	return v
+}
+
+// views holds the distributions' views and the per-distribution locks.
+type views struct {
+	mu    sync.Mutex // memory only: never held across a store call
+	byID  map[string]*distView
+	gen   map[string]uint64      // bumped by every change the views cannot follow
+	build map[string]*sync.Mutex // one build at a time per distribution
+	locks map[string]*sync.Mutex // serialises read-check-write sequences of one distribution
+
+	meta   map[string][]byte // metainfo by the SHA-256 of its bytes (GET /v1/metainfo/{sum})
+	metaOf map[string]string // distribution id → that sum
+}
+
+func newViews() *views {
+	return &views{byID: map[string]*distView{}, gen: map[string]uint64{}, build: map[string]*sync.Mutex{},
+		locks: map[string]*sync.Mutex{}, meta: map[string][]byte{}, metaOf: map[string]string{}}
+}
+
+// metaSum answers the SHA-256 of a distribution's metainfo, keeping the bytes under it for
+// GET /v1/metainfo/{sum}; it hashes each distribution's metainfo once.
+func (vs *views) metaSum(distID string, mi []byte) string {
+	if len(mi) == 0 {
+		return ""
+	}
+	vs.mu.Lock()
+	sum, ok := vs.metaOf[distID]
+	vs.mu.Unlock()
+	if ok {
+		return sum
+	}
+	h := sha256.Sum256(mi)
+	sum = hex.EncodeToString(h[:])
+	vs.mu.Lock()
+	vs.metaOf[distID] = sum
+	vs.meta[sum] = mi
+	vs.mu.Unlock()
+	return sum
+}
+
+// metaSumOf answers the sum of distribution id's metainfo when it has one, reading the bytes
+// (from its view) only the first time.
+func (s *Server) metaSumOf(ctx context.Context, id string, has bool) string {
+	if !has {
+		return ""
+	}
+	s.views.mu.Lock()
+	sum, ok := s.views.metaOf[id]
+	s.views.mu.Unlock()
+	if ok {
+		return sum
+	}
+	var mi []byte
+	if err := s.withView(ctx, id, func(v *distView) { mi = v.d.Metainfo }); err != nil {
+		s.log.Warn("cannot read a metainfo", "id", id, "err", err)
+		return ""
+	}
+	return s.views.metaSum(id, mi)
+}
+
+// metainfo answers the metainfo whose bytes hash to sum.
+func (vs *views) metainfo(sum string) ([]byte, bool) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	b, ok := vs.meta[sum]
+	return b, ok
+}
+
+func (vs *views) drop(id string) {
+	vs.mu.Lock()
+	delete(vs.byID, id)
+	vs.gen[id]++
+	vs.mu.Unlock()
+}
+
+// distLock answers the lock of one distribution: two requests about it (a state derivation, a
+// metainfo, a cancel, a relay replacement) take turns; requests about others do not wait.
+func (s *Server) distLock(id string) *sync.Mutex {
+	vs := s.views
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	l := vs.locks[id]
+	if l == nil {
+		l = new(sync.Mutex)
+		vs.locks[id] = l
+	}
+	return l
+}
+
+// withView calls fn with the view of distribution id, building it from the store when it is not
+// held. fn runs under the views' lock: it must be quick and call nothing that blocks. A missing
+// distribution answers store.ErrNotFound (wrapped).
+func (s *Server) withView(ctx context.Context, id string, fn func(v *distView)) error {
+	vs := s.views
+	var last *distView
+	for range 3 {
+		vs.mu.Lock()
+		if v := vs.byID[id]; v != nil {
+			fn(v)
+			vs.mu.Unlock()
+			return nil
+		}
+		bm := vs.build[id]
+		if bm == nil {
+			bm = new(sync.Mutex)
+			vs.build[id] = bm
+		}
+		vs.mu.Unlock()
+
+		bm.Lock()
+		vs.mu.Lock()
+		if v := vs.byID[id]; v != nil { // another request built it meanwhile
+			fn(v)
+			vs.mu.Unlock()
+			bm.Unlock()
+			return nil
+		}
+		gen := vs.gen[id]
+		vs.mu.Unlock()
+		d, err := s.st.Distribution(ctx, id)
+		if err != nil {
+			bm.Unlock()
+			return err
+		}
+		if err := s.hostsReady(ctx); err != nil {
+			bm.Unlock()
+			return err
+		}
+		s.hosts.mu.RLock()
+		v := buildView(d, func(n string) (api.Host, bool) { h, ok := s.hosts.byName[n]; return h, ok })
+		s.hosts.mu.RUnlock()
+		vs.mu.Lock()
+		if vs.gen[id] == gen {
+			vs.byID[id] = v
+			fn(v)
+			vs.mu.Unlock()
+			bm.Unlock()
+			return nil
+		}
+		vs.mu.Unlock()
+		bm.Unlock()
+		last = v // changed while it was read: read again
+	}
+	vs.mu.Lock()
+	fn(last)
+	vs.mu.Unlock()
+	return nil
+}
+
+// wakeDist releases the held watches of the hosts of one distribution: its tasks changed for
+// them, and for nobody else.
+func (s *Server) wakeDist(ctx context.Context, id string) {
+	var names []string
+	err := s.withView(ctx, id, func(v *distView) {
+		names = make([]string, 0, len(v.members))
+		for _, m := range v.members {
+			names = append(names, m.host)
+		}
+	})
+	if err != nil {
+		s.log.Warn("cannot read the hosts of a distribution: waking every watch", "id", id, "err", err)
+		s.notify.wake()
+		return
+	}
+	s.notify.wakeHosts(names)
+}
+
+// applyStates follows state changes stored by a report.
+func (vs *views) applyStates(changed map[string]api.TaskState) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	for id, st := range changed {
+		distID, _, _, _ := api.SplitAssignmentID(id)
+		if v := vs.byID[distID]; v != nil {
+			v.setState(id, st)
+		} else {
+			vs.gen[distID]++ // a view being built may have read the old state
+		}
+	}
+}
+
+// pointed answers the relay client is pointed at. Pointing is computed over the whole
+// distribution once per set of live relays (selection.Point), not per ask.
+func (v *distView) pointed(client string, alive func(name string) (api.Host, bool)) string {
+	var live []api.Host
+	var key strings.Builder
+	for _, r := range v.relays {
+		if r.state.Stopped() {
+			continue
+		}
+		if h, ok := alive(r.host); ok {
+			live = append(live, h)
+			key.WriteString(r.host)
+			key.WriteByte(0)
+		}
+	}
+	k := key.String()
+	if v.point == nil || v.pointKey != k {
+		var clients []api.Host
+		for _, m := range v.members {
+			if m.role == api.RoleClient {
+				clients = append(clients, api.Host{Name: m.host, Labels: m.labels})
+			}
+		}
+		v.point = selection.Point(live, clients)
+		v.pointKey = k
+	}
+	return v.point[client]
+}
+
+// peerCands answers at most limit candidates for self from the index: complete members first,
+// then the relay self is pointed at, then other relays, then the rest; within each class those of
+// self's site and subnet, then of its site, then any. Each bucket is looked at for a bounded
+// number of entries, so an ask costs O(limit), never O(fleet).
+func (v *distView) peerCands(self api.Host, limit int, online func(name string) (api.Host, bool)) []selection.PeerCand {
+	site, subnet := self.Labels[selection.SiteLabel], subnetOf(self)
+	taken := map[string]bool{self.Name: true}
+	var out []selection.PeerCand
+	add := func(m *member, pointed bool) {
+		if taken[m.host] || len(out) >= limit {
+			return
+		}
+		h, ok := online(m.host)
+		if !ok || h.BTAddr == "" {
+			return
+		}
+		taken[m.host] = true
+		out = append(out, selection.PeerCand{Host: h, Relay: m.role == api.RoleRelay, Complete: m.state.Complete(), Pointed: pointed})
+	}
+	if p := v.d.Publisher; p != "" && !taken[p] {
+		if h, ok := online(p); ok && h.BTAddr != "" {
+			taken[p] = true
+			out = append(out, selection.PeerCand{Host: h, Complete: true})
+		}
+	}
+	pointed := v.pointed(self.Name, online)
+	for _, c := range []byte{classComplete, classRelay, classMember} {
+		if c == classRelay && pointed != "" {
+			for _, r := range v.relays {
+				if r.host == pointed && r.cls == classRelay {
+					add(r, true)
+				}
+			}
+		}
+		keys := classKeys(c, site, subnet)
+		for i := len(keys) - 1; i >= 0 && len(out) < limit; i-- {
+			looked := 0
+			for _, m := range v.idx[keys[i]] {
+				if len(out) >= limit || looked >= 4*limit {
+					break
+				}
+				looked++
+				add(m, m.host == pointed)
+			}
+		}
+	}
+	return out
+}
+
+// viewStore is the store as the controller uses it: every write that changes a distribution's
+// assignments keeps its view current or drops it, so no caller can forget to.
+type viewStore struct {
+	store.Store
+	views *views
+}
+
+func (vs viewStore) ApplyReport(ctx context.Context, host string, r []api.TaskReport, now time.Time) ([]string, error) {
+	changed, err := vs.Store.ApplyReport(ctx, host, r, now)
+	if len(changed) > 0 {
+		states := make(map[string]api.TaskState, len(changed))
+		for _, t := range r {
+			if t.State != "" && slices.Contains(changed, t.ID) {
+				states[t.ID] = t.State
+			}
+		}
+		vs.views.applyStates(states)
+	}
+	return changed, err
+}
+
+func (vs viewStore) ApplyReports(ctx context.Context, batch []store.HostReport) ([]string, error) {
+	changed, err := vs.Store.ApplyReports(ctx, batch)
+	if len(changed) > 0 {
+		is := make(map[string]bool, len(changed))
+		for _, id := range changed {
+			is[id] = true
+		}
+		states := make(map[string]api.TaskState, len(changed))
+		for _, b := range batch {
+			for _, t := range b.Tasks {
+				if t.State != "" && is[t.ID] {
+					states[t.ID] = t.State
+				}
+			}
+		}
+		vs.views.applyStates(states)
+	}
+	return changed, err
+}
+
+func (vs viewStore) SetMetainfo(ctx context.Context, id string, metainfo []byte, infoHash string, pieceLen int64) error {
+	err := vs.Store.SetMetainfo(ctx, id, metainfo, infoHash, pieceLen)
+	if err == nil {
+		vs.views.mu.Lock()
+		if v := vs.views.byID[id]; v != nil {
+			v.d.Metainfo, v.d.InfoHash, v.d.PieceLength = metainfo, infoHash, pieceLen
+		}
+		vs.views.mu.Unlock()
+	} else {
+		vs.views.drop(id)
+	}
+	return err
+}
+
+func (vs viewStore) SetDistributionState(ctx context.Context, id string, state api.DistState, ended time.Time) error {
+	err := vs.Store.SetDistributionState(ctx, id, state, ended)
+	if err == nil {
+		vs.views.mu.Lock()
+		if v := vs.views.byID[id]; v != nil {
+			v.d.State = state
+			if !ended.IsZero() {
+				v.d.EndedAt = ended.UTC().Truncate(time.Millisecond)
+			}
+		}
+		vs.views.mu.Unlock()
+	} else {
+		vs.views.drop(id)
+	}
+	return err
+}
+
+func (vs viewStore) AddAssignments(ctx context.Context, distID string, as []api.Assignment) ([]string, error) {
+	defer vs.views.drop(distID)
+	return vs.Store.AddAssignments(ctx, distID, as)
+}
+
+func (vs viewStore) EndAssignment(ctx context.Context, id string, state api.TaskState, errMsg string, at time.Time) (bool, error) {
+	distID, _, _, _ := api.SplitAssignmentID(id)
+	defer vs.views.drop(distID)
+	return vs.Store.EndAssignment(ctx, id, state, errMsg, at)
+}
+
+func (vs viewStore) ReplaceRelay(ctx context.Context, distID, lost, reason, next string, at time.Time, ev store.Event) error {
+	defer vs.views.drop(distID)
+	return vs.Store.ReplaceRelay(ctx, distID, lost, reason, next, at, ev)
+}
+
+func (vs viewStore) ReopenAssignment(ctx context.Context, id string, at time.Time, ev store.Event) (bool, error) {
+	distID, _, _, _ := api.SplitAssignmentID(id)
+	defer vs.views.drop(distID)
+	return vs.Store.ReopenAssignment(ctx, id, at, ev)
+}

@@ -1,0 +1,211 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"dist/core/api"
+	"dist/core/store"
+)
+
+// progressFlushEvery is how often the progress of reports that change no state is written: a
+// fleet reports every second, and one commit for all of them replaces one per host. State changes
+// are written at once; readers of the figures (the admin API, the upkeep) flush first, so they
+// never see older figures than the reports the controller has answered.
+const progressFlushEvery = time.Second
+
+// progress holds the reports' figures not written yet.
+type progress struct {
+	flushMu sync.Mutex // one flush at a time, so a reader that flushed sees everything before it
+
+	mu      sync.Mutex
+	pending map[string]pendingTask // by assignment id: the latest figures
+	samples []store.Sample
+	flushed time.Time
+}
+
+type pendingTask struct {
+	host string
+	t    api.TaskReport
+	at   time.Time
+}
+
+func newProgress(now time.Time) *progress {
+	return &progress{pending: map[string]pendingTask{}, flushed: now}
+}
+
+// splitReport answers the tasks of a report that change a stored state or carry mode changes
+// (written at once: the distribution's state derives from them, and mode events are kept once by
+// the stored mode time) and those that only move figures (gathered for the next flush).
+func (s *Server) splitReport(ctx context.Context, host string, ts []api.TaskReport) (now, later []api.TaskReport) {
+	for _, t := range ts {
+		distID, _, _, _ := api.SplitAssignmentID(t.ID)
+		same := false
+		if len(t.ModeChanges) == 0 {
+			err := s.withView(ctx, distID, func(v *distView) {
+				m := v.members[t.ID]
+				same = m != nil && m.host == host && (t.State == "" || t.State == m.state)
+			})
+			same = same && err == nil
+		}
+		if same {
+			later = append(later, t)
+		} else {
+			now = append(now, t)
+		}
+	}
+	return now, later
+}
+
+// gather keeps the figures of tasks for the next flush and drops what is kept of the tasks
+// written now (their report is newer).
+func (s *Server) gather(host string, later, written []api.TaskReport, samples []store.Sample, at time.Time) {
+	p := s.progress
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range written {
+		delete(p.pending, t.ID)
+	}
+	for _, t := range later {
+		t.State = "" // a flush never writes a state: one written at once may be newer
+		if old, ok := p.pending[t.ID]; ok {
+			t = mergeTask(old.t, t)
+		}
+		p.pending[t.ID] = pendingTask{host: host, t: t, at: at}
+	}
+	p.samples = append(p.samples, samples...)
+}
+
+// mergeTask keeps what an older report set once and the newer one leaves out.
+func mergeTask(old, t api.TaskReport) api.TaskReport {
+	if t.FirstByteMs == 0 {
+		t.FirstByteMs = old.FirstByteMs
+	}
+	if t.DoneMs == 0 {
+		t.DoneMs = old.DoneMs
+	}
+	if t.Mode == "" {
+		t.Mode, t.ModeReason = old.Mode, old.ModeReason
+	}
+	return t
+}
+
+// flushDue flushes when the interval has passed, without waiting for a flush under way.
+func (s *Server) flushDue(ctx context.Context, now time.Time) {
+	p := s.progress
+	p.mu.Lock()
+	due := now.Sub(p.flushed) >= progressFlushEvery
+	p.mu.Unlock()
+	if !due || !p.flushMu.TryLock() {
+		return
+	}
+	defer p.flushMu.Unlock()
+	s.flushLocked(ctx, now)
+}
+
+// flushProgress writes every figure gathered so far; it returns once they are stored.
+func (s *Server) flushProgress(ctx context.Context) {
+	s.progress.flushMu.Lock()
+	defer s.progress.flushMu.Unlock()
+	s.flushLocked(ctx, s.now())
+}
+
+func (s *Server) flushLocked(ctx context.Context, now time.Time) {
+	p := s.progress
+	p.mu.Lock()
+	pending, samples := p.pending, p.samples
+	p.pending, p.samples, p.flushed = map[string]pendingTask{}, nil, now
+	p.mu.Unlock()
+	if len(pending) == 0 && len(samples) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx) // what the hosts were told is stored must be stored
+	idx := map[string]int{}
+	var batch []store.HostReport
+	for _, pt := range pending {
+		i, ok := idx[pt.host]
+		if !ok {
+			i = len(batch)
+			idx[pt.host] = i
+			batch = append(batch, store.HostReport{Host: pt.host, At: pt.at})
+		}
+		batch[i].Tasks = append(batch[i].Tasks, pt.t)
+		if pt.at.After(batch[i].At) {
+			batch[i].At = pt.at
+		}
+	}
+	if _, err := s.st.ApplyReports(ctx, batch); err != nil {
+		s.log.Warn("cannot store reported progress: the next reports carry it again", "hosts", len(batch), "err", err)
+	}
+	if err := s.st.AddSamples(ctx, samples); err != nil {
+		s.log.Warn("cannot store progress samples", "samples", len(samples), "err", err)
+	}
+}
+
+// groupCommit writes the state changes of concurrent reports together: the first report to find
+// no write under way writes its own and every one queued meanwhile in one transaction, then the
+// next batch, until none is left. Each report still answers only once its own change is stored.
+type groupCommit struct {
+	mu      sync.Mutex
+	queue   []*commitJob
+	writing bool
+}
+
+type commitJob struct {
+	rep     store.HostReport
+	changed []string
+	err     error
+	done    chan struct{}
+}
+
+// applyNow stores the tasks of one host's report now (with whatever else is queued) and answers
+// the ids whose state changed.
+func (s *Server) applyNow(ctx context.Context, host string, ts []api.TaskReport, now time.Time) ([]string, error) {
+	g := &s.commits
+	j := &commitJob{rep: store.HostReport{Host: host, Tasks: ts, At: now}, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, j)
+	if g.writing {
+		g.mu.Unlock()
+		<-j.done // the writer closes it whatever happens: a report is never left half-answered
+		return j.changed, j.err
+	}
+	g.writing = true
+	for {
+		batch := g.queue
+		g.queue = nil
+		g.mu.Unlock()
+		s.commitBatch(context.WithoutCancel(ctx), batch)
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.writing = false
+			g.mu.Unlock()
+			break
+		}
+	}
+	return j.changed, j.err
+}
+
+func (s *Server) commitBatch(ctx context.Context, batch []*commitJob) {
+	reps := make([]store.HostReport, len(batch))
+	owner := map[string]*commitJob{}
+	for i, j := range batch {
+		reps[i] = j.rep
+		for _, t := range j.rep.Tasks {
+			owner[t.ID] = j
+		}
+	}
+	changed, err := s.st.ApplyReports(ctx, reps)
+	for _, id := range changed {
+		if j := owner[id]; j != nil {
+			j.changed = append(j.changed, id)
+		}
+	}
+	for _, j := range batch {
+		if err != nil {
+			j.err = err
+		}
+		close(j.done)
+	}
+}
