@@ -69,6 +69,7 @@ func newCorruptRelay(t *testing.T, upstream string) *corruptRelay {
 }
 
 func TestTaskTimeout(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	push, _ := hybridSource(t, f, 4<<20, 14)
 	f.start("relay-1", []api.Role{api.RoleRelay}, nil)

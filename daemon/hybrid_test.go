@@ -98,6 +98,7 @@ func modeEvents(ctx context.Context, t *testing.T, f *fleet, distID string) []st
 }
 
 func TestHybridBTBlocked(t *testing.T) {
+	t.Parallel()
 	const size = 16 << 20
 	f := newFleet(t)
 	push, sum := hybridSource(t, f, size, 11)
@@ -257,6 +258,7 @@ func TestHybridBTThrottled(t *testing.T) {
 }
 
 func TestHybridCorruptRelay(t *testing.T) {
+	t.Parallel()
 	const size = 8 << 20
 	f := newFleet(t)
 	push, sum := hybridSource(t, f, size, 13)

@@ -32,6 +32,7 @@ func (f *fleet) stop(name string) {
 // exists: the first gets its task when it comes back, the second joins when it registers, and
 // every one of them ends with the file.
 func TestOfflineAndLateHosts(t *testing.T) {
+	t.Parallel()
 	const size = 8<<20 + 4321
 	f := newFleet(t)
 	src := filepath.Join(f.dir, "late.img")

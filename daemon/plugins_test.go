@@ -76,6 +76,7 @@ func withPlugins(dir string) func(*daemon.Config) {
 // loop devices cannot be made, the "loop" case skips and the "file" case runs the same path over
 // regular files behind the plugin.
 func TestPartitionRoundTrip(t *testing.T) {
+	t.Parallel()
 	pdir := buildPartitionPlugin(t)
 	for _, loop := range []bool{true, false} {
 		name := map[bool]string{true: "loop", false: "file"}[loop]
@@ -183,6 +184,7 @@ func pluginPids(exe, file string) []int {
 // target: that client's task fails with a clear error, the rest of the distribution finishes,
 // the daemon keeps running, and its next distribution starts the plugin again.
 func TestPluginKilledMidDistribution(t *testing.T) {
+	t.Parallel()
 	pdir := buildPartitionPlugin(t)
 	exe := filepath.Join(pdir, "dist-plugin-partition")
 	const size = 16 << 20

@@ -114,6 +114,7 @@ func TestRelayServesWhilePulling(t *testing.T) {
 
 // A relay stopped half-way resumes from what it verified: the origin sends the file about once.
 func TestRelayResumesAfterRestart(t *testing.T) {
+	t.Parallel()
 	// Chunks in flight when the relay stops are lost: at most 4 MiB, well under 10 % of 64 MiB.
 	const size = 64 << 20
 	f := newFleet(t)
@@ -150,6 +151,7 @@ func TestRelayResumesAfterRestart(t *testing.T) {
 
 // A second relay takes the file from the first, not from the origin.
 func TestTwoRelaysOneOrigin(t *testing.T) {
+	t.Parallel()
 	const size = 24 << 20
 	f := newFleet(t)
 	org, sum := slowOrigin(t, f, size, 16<<20)
@@ -195,6 +197,7 @@ func TestTwoRelaysOneOrigin(t *testing.T) {
 // With the metainfo known from the push, the relay announces each piece as it lands: clients get
 // pieces over BitTorrent while the relay is still pulling.
 func TestRelaySeedsWhilePulling(t *testing.T) {
+	t.Parallel()
 	const size = 24 << 20
 	f := newFleet(t)
 	org, sum := slowOrigin(t, f, size, 8<<20) // 3 s for the whole file
@@ -240,6 +243,7 @@ func TestRelaySeedsWhilePulling(t *testing.T) {
 // The push's start threshold reaches the relay: a lone client's first bytes wait until the relay
 // holds that share of the file.
 func TestRelayStartThreshold(t *testing.T) {
+	t.Parallel()
 	const size = 16 << 20
 	f := newFleet(t)
 	org, sum := slowOrigin(t, f, size, 16<<20)

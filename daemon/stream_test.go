@@ -12,6 +12,7 @@ import (
 // Without a metainfo, clients stream from the relay over HTTP; when the relay publishes the
 // metainfo they add the torrent over what they have and fetch only the rest, over BitTorrent.
 func TestClientsSwitchFromHTTPToBitTorrent(t *testing.T) {
+	t.Parallel()
 	const size = 32 << 20
 	const pieceLen = 256 << 10 // content.PieceLength for 32 MiB
 	f := newFleet(t)

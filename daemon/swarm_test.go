@@ -143,6 +143,7 @@ func (f *fleet) waitEnded(ctx context.Context, id string) api.Distribution {
 }
 
 func TestSwarmOverLoopback(t *testing.T) {
+	t.Parallel()
 	const size = 48 << 20
 	const clients = 5
 	f := newFleet(t)
@@ -203,6 +204,7 @@ func TestSwarmOverLoopback(t *testing.T) {
 }
 
 func TestPublishLocalFile(t *testing.T) {
+	t.Parallel()
 	const size = 8<<20 + 12345
 	f := newFleet(t)
 	pub := f.start("publisher", []api.Role{api.RoleClient}, nil)

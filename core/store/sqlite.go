@@ -729,7 +729,10 @@ func applyReportTx(ctx context.Context, tx *sql.Tx, host string, r []api.TaskRep
 			return nil, fmt.Errorf("assignment %s: %w", t.ID, err)
 		}
 		state := t.State
-		if state == "" {
+		if state == "" || old.Stopped() && !state.Complete() {
+			// Failed or cancelled is not undone by a report that crossed the controller's decision
+			// (a deadline, a final answer of the origin): only a finished copy, or the controller
+			// itself (ReopenAssignment), moves it on.
 			state = old
 		}
 		_, err = upd.ExecContext(ctx, state, t.Have, t.BytesBT, t.BytesHTTPRelay, t.BytesHTTPOrigin,

@@ -743,3 +743,26 @@ func TestConcurrentReportsAndReads(t *testing.T) {
 		t.Errorf("hosts = %d, %v", len(hs), err)
 	}
 }
+
+// A host's report that crossed the controller's decision (a deadline, the origin's final answer)
+// does not reopen a failed task: the distribution could otherwise come back to life.
+func TestReportDoesNotReopenFailedTask(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTest(t)
+	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "h1", api.RoleClient, api.TaskWaiting))
+	if ok, err := s.EndAssignment(ctx, "d1/h1/client", api.TaskFailed, "the origin's answer is final", t0); err != nil || !ok {
+		t.Fatalf("end assignment: %v %v", ok, err)
+	}
+	changed, err := s.ApplyReport(ctx, "h1", []api.TaskReport{{ID: "d1/h1/client", State: api.TaskWaiting, Have: 5}}, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Assignments(ctx, "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != 0 || as[0].State != api.TaskFailed {
+		t.Fatalf("a late waiting report reopened the failed task: changed %v, state %s", changed, as[0].State)
+	}
+}
