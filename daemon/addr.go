@@ -34,6 +34,6 @@ func localIP() string {
 	return "127.0.0.1"
 }
 
-func slicesSortReports(reps []api.TaskReport) {
+func sortReports(reps []api.TaskReport) {
 	slices.SortFunc(reps, func(a, b api.TaskReport) int { return cmp.Compare(a.ID, b.ID) })
 }

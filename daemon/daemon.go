@@ -279,7 +279,7 @@ func (d *Daemon) ModeChanges(distID string) []api.ModeChange { return d.agent.Mo
 
 func (d *Daemon) status() api.Status {
 	reps := d.agent.Reports()
-	slicesSortReports(reps)
+	sortReports(reps)
 	return api.Status{
 		Name: d.cfg.Name, Roles: d.cfg.Roles, HTTPURL: d.httpURL, BTAddr: d.btAddr(),
 		Controller: d.cfg.Controller, Tasks: reps,

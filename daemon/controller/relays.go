@@ -90,16 +90,9 @@ func (s *Server) replaceRelays(ctx context.Context, id string, now time.Time) (b
 	l := s.distLock(id)
 	l.Lock()
 	defer l.Unlock()
-	d, err := s.st.Distribution(ctx, id)
-	if err != nil {
-		return false, fmt.Errorf("read distribution %s: %w", id, err)
-	}
-	if d.State.Ended() {
-		return false, nil
-	}
-	byName, err := s.hostMap(ctx)
-	if err != nil {
-		return false, fmt.Errorf("list hosts: %w", err)
+	d, byName, live, err := s.liveDistribution(ctx, id)
+	if err != nil || !live {
+		return false, err
 	}
 	var relays, lost []string
 	var targets []api.Host
@@ -249,4 +242,21 @@ func pointedRelay(d api.Distribution, byName map[string]api.Host, client string,
 		}
 	}
 	return selection.Point(relays, clients)[client]
+}
+
+// liveDistribution reads distribution id and the hosts by name for an upkeep pass; live is false
+// when the distribution has ended (nothing to look after).
+func (s *Server) liveDistribution(ctx context.Context, id string) (api.Distribution, map[string]api.Host, bool, error) {
+	d, err := s.st.Distribution(ctx, id)
+	if err != nil {
+		return d, nil, false, fmt.Errorf("read distribution %s: %w", id, err)
+	}
+	if d.State.Ended() {
+		return d, nil, false, nil
+	}
+	byName, err := s.hostMap(ctx)
+	if err != nil {
+		return d, nil, false, fmt.Errorf("list hosts: %w", err)
+	}
+	return d, byName, true, nil
 }

@@ -27,16 +27,9 @@ type relayWait struct {
 // another relay; after that the distribution fails with the reason. Answers whether any host's
 // tasks changed.
 func (s *Server) watchRelays(ctx context.Context, id string, now time.Time) (bool, error) {
-	d, err := s.st.Distribution(ctx, id)
-	if err != nil {
-		return false, fmt.Errorf("read distribution %s: %w", id, err)
-	}
-	if d.State.Ended() {
-		return false, nil
-	}
-	byName, err := s.hostMap(ctx)
-	if err != nil {
-		return false, fmt.Errorf("list hosts: %w", err)
+	d, byName, live, err := s.liveDistribution(ctx, id)
+	if err != nil || !live {
+		return false, err
 	}
 	var why []string
 	for _, a := range d.Assignments {

@@ -154,11 +154,7 @@ func (p *pulled) waitFor(ctx context.Context, off int64) (int64, error) {
 	}()
 	for {
 		if p.have[i] && (p.open || p.bytes == p.size) {
-			end := i + 1
-			for end < len(p.have) && p.have[end] {
-				end++
-			}
-			return min(int64(end)*p.pieceLen, p.size) - off, nil
+			return p.readable(i, off), nil
 		}
 		if p.err != nil {
 			return 0, fmt.Errorf("%w: %w", serve.ErrFailed, p.err)
@@ -172,14 +168,7 @@ func (p *pulled) waitFor(ctx context.Context, off int64) (int64, error) {
 			p.openIfDue()
 			continue
 		}
-		ch := p.changed
-		p.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-		}
-		p.mu.Lock()
-		if err := ctx.Err(); err != nil {
+		if err := p.awaitChange(ctx); err != nil {
 			return 0, err
 		}
 	}
@@ -236,20 +225,32 @@ func (p *pulled) landed(ctx context.Context, off int64) (int64, error) {
 		if p.err != nil {
 			return 0, fmt.Errorf("%w: %w", serve.ErrFailed, p.err)
 		}
-		ch := p.changed
-		p.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-		}
-		p.mu.Lock()
-		if err := ctx.Err(); err != nil {
+		if err := p.awaitChange(ctx); err != nil {
 			return 0, err
 		}
 	}
+	return p.readable(i, off), nil
+}
+
+// readable answers how many bytes from off (in piece i, which has landed) can be read at once:
+// up to the next piece not here yet. Callers hold p.mu.
+func (p *pulled) readable(i int, off int64) int64 {
 	end := i + 1
 	for end < len(p.have) && p.have[end] {
 		end++
 	}
-	return min(int64(end)*p.pieceLen, p.size) - off, nil
+	return min(int64(end)*p.pieceLen, p.size) - off
+}
+
+// awaitChange releases p.mu until the next change or the end of ctx, and takes it again. Callers
+// hold p.mu.
+func (p *pulled) awaitChange(ctx context.Context) error {
+	ch := p.changed
+	p.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	return ctx.Err()
 }
