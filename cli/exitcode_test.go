@@ -30,8 +30,8 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"push prints the id", api.DistActive, []string{"push", "http://origin/app.tar", "--to", "all"}, ExitOK, "d1\n", ""},
 		{"wait complete", api.DistComplete, []string{"push", "http://origin/app.tar", "--to", "all", "--wait", "-q"}, ExitOK, "complete: 3/3", ""},
-		{"wait partial", api.DistPartial, []string{"push", "http://origin/app.tar", "--to", "all", "--wait", "-q"}, ExitPartial, "partial", "1 of 3 targets failed"},
-		{"wait failed", api.DistFailed, []string{"push", "http://origin/app.tar", "--to", "all", "--wait", "-q"}, ExitFailed, "failed", "failed on every target"},
+		{"wait partial", api.DistPartial, []string{"push", "http://origin/app.tar", "--to", "all", "--wait", "-q"}, ExitPartial, "partial", "1 of 3 targets failed: 1× disk full"},
+		{"wait failed", api.DistFailed, []string{"push", "http://origin/app.tar", "--to", "all", "--wait", "-q"}, ExitFailed, "failed", "failed on every target: 1× disk full"},
 		{"wait cancelled", api.DistCancelled, []string{"push", "http://origin/app.tar", "--to", "all", "--wait", "-q"}, ExitFailed, "cancelled", "was cancelled"},
 		{"wait timeout", api.DistActive, []string{"push", "http://origin/app.tar", "--to", "all", "--wait", "--timeout", "50ms", "-q"}, ExitTimeout, "active", "timed out after 50ms"},
 		{"bad token", api.DistActive, []string{"--token", "wrong", "ls"}, ExitUnauthorized, "", "controller refused the token: set --token or DIST_TOKEN"},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"dist/core/api"
+	"dist/core/printable"
 )
 
 const (
@@ -93,12 +94,37 @@ func outcome(g *Globals, d api.Distribution, start time.Time) error {
 	case api.DistComplete:
 		return nil
 	case api.DistPartial:
-		return exitf(ExitPartial, "distribution %s partial: %d of %d targets failed", d.ID, d.Failed, d.Targets)
+		return exitf(ExitPartial, "distribution %s partial: %d of %d targets failed%s", d.ID, d.Failed, d.Targets, failureReason(d))
 	case api.DistCancelled:
 		return exitf(ExitFailed, "distribution %s was cancelled", d.ID)
 	default:
-		return exitf(ExitFailed, "distribution %s failed on every target", d.ID)
+		return exitf(ExitFailed, "distribution %s failed on every target%s", d.ID, failureReason(d))
 	}
+}
+
+// failureReason answers the most frequent reason among the failed assignments, as ": N× reason
+// (and K other reasons: dist report ID)", or "" when none says why.
+func failureReason(d api.Distribution) string {
+	counts := map[string]int{}
+	for _, a := range d.Assignments {
+		if a.State == api.TaskFailed && a.Error != "" {
+			counts[printable.String(a.Error)]++
+		}
+	}
+	best, n := "", 0
+	for reason, c := range counts {
+		if c > n || (c == n && reason < best) {
+			best, n = reason, c
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	out := fmt.Sprintf(": %d× %s", n, best)
+	if others := len(counts) - 1; others > 0 {
+		out += fmt.Sprintf(" (and %d other reasons: dist report %s)", others, d.ID)
+	}
+	return out
 }
 
 // printResult writes the distribution on stdout: JSON, or a short summary for people.

@@ -22,6 +22,7 @@ import (
 	"dist/daemon/agent"
 	"dist/daemon/client"
 	"dist/daemon/controller"
+	"dist/daemon/early"
 	"dist/daemon/local"
 	"dist/daemon/metrics"
 	"dist/daemon/origingate"
@@ -119,7 +120,8 @@ func (d *Daemon) start(ctx context.Context) error {
 	ctl := api.New(d.cfg.Controller, d.cfg.Token)
 	ctl.HTTP = &http.Client{Timeout: api.WatchPollTimeout + 15*time.Second}
 
-	rel := relay.New(relay.Config{})
+	exch := early.NewRegistry(early.Config{})
+	rel := relay.New(relay.Config{Early: exch})
 	d.gates = origingate.New(origingate.Config{
 		API: ctl, Holder: d.cfg.Name, SeparateRelay: d.cfg.has(api.RoleClient), RelayConns: rel.Workers(),
 		AllowUnleased: d.cfg.AllowUnleasedOrigin, Logger: d.log,
@@ -134,7 +136,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		Env: env, Roles: d.cfg.Roles, HTTPURL: d.httpURL, BTAddr: d.btAddr(), Version: Version,
 		Runners: map[api.Role]task.Runner{
 			api.RoleRelay:  rel.Run,
-			api.RoleClient: client.New(client.Config{Devices: d.plugins, DestRoots: d.cfg.DestRoots}).Run,
+			api.RoleClient: client.New(client.Config{Devices: d.plugins, DestRoots: d.cfg.DestRoots, Early: exch}).Run,
 		},
 	})
 	ag = d.agent
@@ -145,17 +147,25 @@ func (d *Daemon) start(ctx context.Context) error {
 
 	mux.HandleFunc("GET /v1/content/{id}", serve.Content(serve.Config{}, d.agent.Content))
 	mux.HandleFunc("HEAD /v1/content/{id}", serve.Content(serve.Config{}, d.agent.Content))
+	exch.Routes(mux)
 	mux.HandleFunc("GET /v1/files/{hash}", serve.Published(d.publisher.File))
 	mux.HandleFunc("HEAD /v1/files/{hash}", serve.Published(d.publisher.File))
-	mux.HandleFunc("GET /metrics", metrics.Handler(metrics.Source{
+	met := metrics.New(metrics.Source{
 		Host: d.cfg.Name, Roles: d.cfg.Roles, Tasks: d.taskFigures, Leases: d.gates.States, Controller: d.ctrl,
-	}))
+		Logger: d.log.With("role", "metrics"),
+	})
+	mux.Handle("GET /metrics", met)
+	mux.Handle(metrics.PprofPath, metrics.Pprof(d.cfg.AdminToken))
+	d.group.Go(func() error { met.Run(ctx); return nil })
 	// No read or write timeout: a watch is a long poll and a relay streams a whole file in one
 	// answer (net/http cancels a request's context when a read deadline passes, even after the
 	// body was read); bodies are bounded per route instead. Idle connections are closed, so a
 	// fleet's connections do not pile up.
 	d.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10}
+	// HTTP/2 beside HTTP/1.1 (h2c in cleartext): a host's watch, reports and asks share one
+	// connection to the controller; file serving clients go on with HTTP/1.1.
+	d.httpSrv.Protocols = controller.Protocols()
 	d.group.Go(func() error { return serveUntil(ctx, d.httpSrv, ln) })
 
 	d.local, err = local.Listen(local.Config{Socket: d.cfg.Socket, Publish: d.publisher.Publish, Status: d.status})

@@ -53,7 +53,9 @@ func IsCode(err error, code string) bool {
 type Client struct {
 	Base  string // e.g. http://127.0.0.1:7700 ; for a unix socket use NewLocal
 	Token string
-	HTTP  *http.Client
+	// HTTP sends the requests; one whose Transport is nil uses NewTransport's (HTTP/2 to the
+	// controller, one connection for all of a host's calls), not http.DefaultTransport.
+	HTTP *http.Client
 }
 
 // New returns a client for the controller at base.
@@ -207,8 +209,13 @@ const maxMetainfo = 64 << 20
 // UnreachableError.
 func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, error) {
 	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	switch {
+	case hc == nil:
+		hc = &http.Client{Transport: defaultTransport}
+	case hc.Transport == nil:
+		withTransport := *hc
+		withTransport.Transport = defaultTransport
+		hc = &withTransport
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -6,11 +6,14 @@ import (
 	"time"
 )
 
-// Modes of a Policy, as shown to people and reported to the controller.
+// Modes of a Policy, as shown to people and reported to the controller. ModeExchange is not the
+// policy's: a client is in it while it exchanges a URL source's pieces over HTTP before the
+// metainfo exists (daemon/early), before the policy starts.
 const (
 	ModeBT       = "bt"
 	ModeAssist   = "assisting"
 	ModeHTTPMain = "http-main"
+	ModeExchange = "exchange"
 )
 
 // Unlimited is the HTTPBudget of http-main: no share cap.

@@ -47,20 +47,30 @@ func OrderPeers(self api.Host, cands []PeerCand, limit int) []api.Peer {
 		index[c.Host.Name] = len(merged)
 		merged = append(merged, c)
 	}
-	slices.SortFunc(merged, func(a, b PeerCand) int {
-		if c := cmp.Compare(peerClass(a), peerClass(b)); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(distance(self, a.Host), distance(self, b.Host)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Host.Name, b.Host.Name)
-	})
-	if limit > 0 && len(merged) > limit {
-		merged = merged[:limit]
+	// Each candidate's rank is worked out once (distance parses addresses), not per comparison.
+	type ranked struct {
+		class, dist int
+		c           *PeerCand
 	}
-	out := make([]api.Peer, 0, len(merged))
-	for _, c := range merged {
+	rs := make([]ranked, len(merged))
+	for i := range merged {
+		rs[i] = ranked{peerClass(merged[i]), distance(self, merged[i].Host), &merged[i]}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int {
+		if c := cmp.Compare(a.class, b.class); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.dist, b.dist); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.c.Host.Name, b.c.Host.Name)
+	})
+	if limit > 0 && len(rs) > limit {
+		rs = rs[:limit]
+	}
+	out := make([]api.Peer, 0, len(rs))
+	for _, r := range rs {
+		c := r.c
 		out = append(out, api.Peer{
 			Host:     c.Host.Name,
 			BTAddr:   addrFor(self, c.Host),

@@ -170,25 +170,33 @@ func Point(relays, clients []api.Host) map[string]string {
 	slices.SortFunc(rs, func(a, b api.Host) int { return cmp.Compare(a.Name, b.Name) })
 	cs := slices.Clone(clients)
 	slices.SortFunc(cs, func(a, b api.Host) int { return cmp.Compare(a.Name, b.Name) })
-	load := map[string]int{}
+	// Labels are read once per host and loads kept by index: this runs for every client of a
+	// distribution against every relay, tens of thousands by hundreds.
+	rsite, rregion := make([]string, len(rs)), make([]string, len(rs))
+	for i, r := range rs {
+		rsite[i], rregion[i] = site(r), region(r)
+	}
+	load := make([]int, len(rs))
 	for _, c := range cs {
-		near := func(r api.Host) int {
+		cs, cr := site(c), region(c)
+		near := func(i int) int {
 			switch {
-			case site(c) != "" && site(r) == site(c):
+			case cs != "" && rsite[i] == cs:
 				return 0
-			case region(c) != "" && region(r) == region(c):
+			case cr != "" && rregion[i] == cr:
 				return 1
 			}
 			return 2
 		}
-		best := rs[0]
-		for _, r := range rs[1:] {
-			if c := cmp.Or(cmp.Compare(near(r), near(best)), cmp.Compare(load[r.Name], load[best.Name])); c < 0 {
-				best = r
+		best, bestNear := 0, near(0)
+		for i := 1; i < len(rs); i++ {
+			n := near(i)
+			if c := cmp.Or(cmp.Compare(n, bestNear), cmp.Compare(load[i], load[best])); c < 0 {
+				best, bestNear = i, n
 			}
 		}
-		out[c.Name] = best.Name
-		load[best.Name]++
+		out[c.Name] = rs[best].Name
+		load[best]++
 	}
 	return out
 }

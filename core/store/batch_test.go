@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -102,5 +103,51 @@ func TestHostTaskHeadsLeaveMetainfoOut(t *testing.T) {
 	}
 	if string(full[0].Distribution.Metainfo) != "d8:announce0:e" || !full[0].HasMetainfo {
 		t.Errorf("full: metainfo %q, has %v", full[0].Distribution.Metainfo, full[0].HasMetainfo)
+	}
+}
+
+// Many transactions at once, more than the pool has connections, each using the shared prepared
+// statements: they all finish (a statement prepared inside a transaction would wait for a second
+// connection that every other transaction holds), and each report is stored.
+func TestConcurrentBatchesShareStatements(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const hosts = 24
+	var as []api.Assignment
+	for i := range hosts {
+		as = append(as, asg("d1", fmt.Sprintf("h%02d", i), api.RoleClient, api.TaskPending))
+	}
+	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, as...)
+	errs := make(chan error, 3*hosts)
+	for i := range hosts {
+		name := fmt.Sprintf("h%02d", i)
+		go func() {
+			_, err := s.ApplyReports(ctx, []HostReport{{Host: name, At: t0, Tasks: []api.TaskReport{
+				{ID: api.AssignmentID("d1", name, api.RoleClient), State: api.TaskDownloading, Have: 7}}}})
+			errs <- err
+		}()
+		go func() { errs <- s.TouchHosts(ctx, map[string]time.Time{name: t0}) }()
+		go func() {
+			_, err := s.HostTaskHeads(ctx, name, t0, time.Hour)
+			errs <- err
+		}()
+	}
+	for range 3 * hosts {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("concurrent transactions did not finish within 30 s")
+		}
+	}
+	for i := range hosts {
+		a, err := s.Assignment(ctx, api.AssignmentID("d1", fmt.Sprintf("h%02d", i), api.RoleClient))
+		if err != nil || a.State != api.TaskDownloading || a.Have != 7 {
+			t.Errorf("assignment of h%02d = %+v, %v; want downloading with 7 bytes", i, a, err)
+		}
 	}
 }

@@ -54,16 +54,19 @@ func (s *SQLite) AddSamples(ctx context.Context, ss []Sample) error {
 	return nil
 }
 
+// qSampleIns stores one sample; the SELECT drops a sample of a distribution deleted meanwhile
+// instead of failing the batch.
+const qSampleIns = `INSERT INTO samples (dist_id, host, role, at, state, have,
+		bytes_bt, bytes_http_relay, bytes_http_origin, bytes_up, peers)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM distributions WHERE id = ?)`
+
 func (s *SQLite) addSamples(ctx context.Context, ss []Sample) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	// The SELECT drops a sample of a distribution deleted meanwhile instead of failing the batch.
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO samples (dist_id, host, role, at, state, have,
-		bytes_bt, bytes_http_relay, bytes_http_origin, bytes_up, peers)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM distributions WHERE id = ?)`)
+	ins, err := s.txStmt(ctx, tx, qSampleIns)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,70 @@ type SQLite struct {
 	// held is set once the marker beside the database is written (integrity.go).
 	held   atomic.Bool
 	markMu sync.Mutex
+
+	// stmts are the hot statements, prepared once per connection (stmt): parsing the SQL was
+	// most of the cost of the small statements a fleet's reports and watches run.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
+
+// stmt answers the prepared statement of query, shared by every caller, preparing it on a miss
+// (which takes a connection: never call it inside a transaction, see txStmt).
+func (s *SQLite) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	st := s.stmts[query]
+	s.stmtMu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if old := s.stmts[query]; old != nil {
+		_ = st.Close()
+		return old, nil
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// txStmt is the prepared statement of query within tx. Only statements prepared at Open
+// (hotTxStmts) are shared: preparing one now would need a second connection while tx holds one,
+// and with every connection of the pool in a transaction that waits forever.
+func (s *SQLite) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	st := s.stmts[query]
+	s.stmtMu.Unlock()
+	if st == nil {
+		return tx.PrepareContext(ctx, query)
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// The statements of the transactions every report and heartbeat batch runs.
+const (
+	qReportGet = `SELECT state FROM assignments WHERE id = ? AND host = ?`
+	// first_byte_at and done_at are written only while still 0, and a 0 from the report keeps them 0.
+	qReportUpd = `UPDATE assignments SET state = ?, have = ?, bytes_bt = ?,
+		bytes_http_relay = ?, bytes_http_origin = ?, bytes_up = ?, peers = ?, error = ?,
+		first_byte_at = CASE WHEN first_byte_at = 0 THEN ? ELSE first_byte_at END,
+		done_at = CASE WHEN done_at = 0 THEN ? ELSE done_at END,
+		updated_at = ?,
+		mode = CASE WHEN ? = '' THEN mode ELSE ? END,
+		mode_reason = CASE WHEN ? = '' THEN mode_reason ELSE ? END,
+		mode_at = MAX(mode_at, ?)
+		WHERE id = ?`
+	qTouchSeen = `UPDATE hosts SET last_seen = ? WHERE name = ? AND last_seen < ?`
+)
+
+// hotTxStmts are prepared at Open, for txStmt.
+var hotTxStmts = []string{qReportGet, qReportUpd, qTouchSeen, qSampleIns}
 
 var _ Store = (*SQLite)(nil)
 
@@ -72,6 +135,12 @@ func Open(path string) (*SQLite, error) {
 	if err := s.checkHeld(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	for _, q := range hotTxStmts {
+		if _, err := s.stmt(ctx, q); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open store %s: prepare: %w", path, err)
+		}
 	}
 	return s, nil
 }
@@ -150,7 +219,15 @@ func migrate(ctx context.Context, db *sql.DB) error {
 }
 
 // Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		_ = st.Close()
+	}
+	s.stmts = nil
+	s.stmtMu.Unlock()
+	return s.db.Close()
+}
 
 // querier is what *sql.DB and *sql.Tx share, so reads can run inside a snapshot or not.
 type querier interface {
@@ -282,7 +359,7 @@ func (s *SQLite) touchHosts(ctx context.Context, seen map[string]time.Time) erro
 		return err
 	}
 	defer tx.Rollback()
-	upd, err := tx.PrepareContext(ctx, `UPDATE hosts SET last_seen = ? WHERE name = ? AND last_seen < ?`)
+	upd, err := s.txStmt(ctx, tx, qTouchSeen)
 	if err != nil {
 		return err
 	}
@@ -609,13 +686,16 @@ func (s *SQLite) hostTasks(ctx context.Context, host string, now time.Time, keep
 	if !withMeta {
 		meta = `CASE WHEN length(d.metainfo) > 0 THEN x'01' ELSE NULL END` // one byte: there is one
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+assignCols+`, `+distCols+`, `+meta+`
+	q, err := s.stmt(ctx, `SELECT `+assignCols+`, `+distCols+`, `+meta+`
 		FROM assignments a JOIN distributions d ON d.id = a.dist_id
 		WHERE a.host = ?
 			AND (d.state IN ('pending', 'active')
 				OR (d.state IN ('complete', 'partial') AND d.ended_at > ?))
-		ORDER BY d.created_at, d.id, a.role <> 'relay', a.id`,
-		host, now.Add(-keep).UnixMilli())
+		ORDER BY d.created_at, d.id, a.role <> 'relay', a.id`)
+	if err != nil {
+		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
+	}
+	rows, err := q.QueryContext(ctx, host, now.Add(-keep).UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
 	}
@@ -667,9 +747,13 @@ func (s *SQLite) ApplyReports(ctx context.Context, batch []HostReport) ([]string
 		return nil, fmt.Errorf("apply %d reports: %w", len(batch), err)
 	}
 	defer tx.Rollback()
+	get, upd, err := s.reportStmts(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("apply %d reports: %w", len(batch), err)
+	}
 	var changed []string
 	for _, b := range batch {
-		c, err := applyReportTx(ctx, tx, b.Host, b.Tasks, b.At)
+		c, err := applyReportTx(ctx, get, upd, b.Host, b.Tasks, b.At)
 		if err != nil {
 			return nil, fmt.Errorf("apply report of host %s: %w", b.Host, err)
 		}
@@ -687,7 +771,11 @@ func (s *SQLite) applyReport(ctx context.Context, host string, r []api.TaskRepor
 		return nil, err
 	}
 	defer tx.Rollback()
-	changed, err := applyReportTx(ctx, tx, host, r, now)
+	get, upd, err := s.reportStmts(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	changed, err := applyReportTx(ctx, get, upd, host, r, now)
 	if err != nil {
 		return nil, err
 	}
@@ -697,26 +785,20 @@ func (s *SQLite) applyReport(ctx context.Context, host string, r []api.TaskRepor
 	return changed, nil
 }
 
-func applyReportTx(ctx context.Context, tx *sql.Tx, host string, r []api.TaskReport, now time.Time) ([]string, error) {
-	get, err := tx.PrepareContext(ctx, `SELECT state FROM assignments WHERE id = ? AND host = ?`)
+// reportStmts answers the statements of applyReportTx within tx.
+func (s *SQLite) reportStmts(ctx context.Context, tx *sql.Tx) (get, upd *sql.Stmt, err error) {
+	get, err = s.txStmt(ctx, tx, qReportGet)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer get.Close()
-	// first_byte_at and done_at are written only while still 0, and a 0 from the report keeps them 0.
-	upd, err := tx.PrepareContext(ctx, `UPDATE assignments SET state = ?, have = ?, bytes_bt = ?,
-		bytes_http_relay = ?, bytes_http_origin = ?, bytes_up = ?, peers = ?, error = ?,
-		first_byte_at = CASE WHEN first_byte_at = 0 THEN ? ELSE first_byte_at END,
-		done_at = CASE WHEN done_at = 0 THEN ? ELSE done_at END,
-		updated_at = ?,
-		mode = CASE WHEN ? = '' THEN mode ELSE ? END,
-		mode_reason = CASE WHEN ? = '' THEN mode_reason ELSE ? END,
-		mode_at = MAX(mode_at, ?)
-		WHERE id = ?`)
+	upd, err = s.txStmt(ctx, tx, qReportUpd)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer upd.Close()
+	return get, upd, nil
+}
+
+func applyReportTx(ctx context.Context, get, upd *sql.Stmt, host string, r []api.TaskReport, now time.Time) ([]string, error) {
 	var changed []string
 	seen := make(map[string]bool)
 	for _, t := range r {

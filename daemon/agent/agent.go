@@ -195,7 +195,7 @@ func (a *Agent) reportLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		reps := a.Reports()
+		reps := a.outgoing()
 		if len(reps) == 0 && n%idleEvery != 0 {
 			continue
 		}
@@ -204,7 +204,7 @@ func (a *Agent) reportLoop(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, ReportTimeout)
 		err := a.cfg.Env.API.ReportFresh(rctx, func() api.Report {
 			if reps == nil {
-				reps = a.Reports()
+				reps = a.outgoing()
 			}
 			r := api.Report{Host: a.cfg.Env.Name, Tasks: reps}
 			reps = nil
@@ -228,12 +228,23 @@ func (a *Agent) Tasks() []*task.Task {
 	return out
 }
 
-// Reports answers the state of every task.
+// Reports answers the state of every task, for a look (the LocalAPI's status): it sends nothing.
 func (a *Agent) Reports() []api.TaskReport {
 	ts := a.Tasks()
 	out := make([]api.TaskReport, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, t.Report())
+	}
+	return out
+}
+
+// outgoing answers the reports sent to the controller: each mode change in them uses up one of
+// its repeats.
+func (a *Agent) outgoing() []api.TaskReport {
+	ts := a.Tasks()
+	out := make([]api.TaskReport, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Outgoing())
 	}
 	return out
 }

@@ -20,6 +20,7 @@ import (
 	"dist/core/content"
 	"dist/core/swarm"
 	"dist/daemon/assist"
+	"dist/daemon/early"
 	"dist/daemon/pluginhost"
 	"dist/daemon/serve"
 	"dist/daemon/task"
@@ -35,6 +36,8 @@ type Config struct {
 	// WriteRetry is how often a download stopped by a failed write (a full disk) tries to write
 	// again; FullFor is how long it may stay stopped before the task fails.
 	WriteRetry, FullFor time.Duration
+	// Early, when set, exchanges a URL source's pieces over HTTP before the metainfo exists.
+	Early *early.Registry
 	// CheckTries bounds how often a copy whose whole-file checksum fails is repaired (its pieces
 	// verified again, the bad ones fetched again) before the task fails.
 	CheckTries int
@@ -85,8 +88,9 @@ func (c *Client) Run(ctx context.Context, t *task.Task) error {
 		return err
 	}
 	defer s.close()
+	pre := "" // the SHA-256 the exchange computed while the pieces landed
 	if task := t.Spec(); s.streams() && (t.Env().Holds == nil || !t.Env().Holds(task.Source, task.Size)) {
-		streamBeforeMetainfo(ctx, t) // fast start over HTTP from a relay while a relay hashes the source
+		pre = c.exchangeBeforeMetainfo(ctx, t) // pieces over HTTP while a relay hashes the source
 	}
 	m, err := t.Meta(ctx)
 	if err != nil {
@@ -108,6 +112,7 @@ func (c *Client) Run(ctx context.Context, t *task.Task) error {
 	if err != nil {
 		return err
 	}
+	added := time.Now()
 	tor, err := t.Env().Node.Add(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("add torrent %s for %s: %w", m.InfoHash, s.name(), err)
@@ -127,9 +132,11 @@ func (c *Client) Run(ctx context.Context, t *task.Task) error {
 	if t.Env().BTBlocked {
 		tor.BlockBT()
 	}
-	if err := c.download(ctx, t, s, m, tor); err != nil {
+	addTook := time.Since(added)
+	if err := c.download(ctx, t, s, m, tor, pre); err != nil {
 		return err
 	}
+	downloadTook := time.Since(added) - addTook
 	if err := s.commit(tor); err != nil {
 		return err
 	}
@@ -142,14 +149,16 @@ func (c *Client) Run(ctx context.Context, t *task.Task) error {
 	t.SetState(api.TaskDone)
 	t.Serve(serve.Whole{ReaderAt: tor, Size: m.Size})
 	st := tor.Stats()
-	t.Log().Info("copy in place", "dest", s.name(), "bytes", m.Size, "bt", st.BytesBT)
+	t.Log().Info("copy in place", "dest", s.name(), "bytes", m.Size, "bt", st.BytesBT,
+		"add_took", addTook.Round(time.Millisecond), "download_and_check_took", downloadTook.Round(time.Millisecond))
 	t.Sample(ctx, tor, nil) // keep seeding and counting uploads
 	return nil
 }
 
 // download runs BitTorrent and the HTTP assist until every piece is here and the whole content
-// matches its checksum; a copy that does not is repaired a bounded number of times.
-func (c *Client) download(ctx context.Context, t *task.Task, s sink, m content.Meta, tor *swarm.Torrent) error {
+// matches its checksum; a copy that does not is repaired a bounded number of times. pre, when
+// set, is the checksum of the same bytes computed as they landed: the first check needs no read.
+func (c *Client) download(ctx context.Context, t *task.Task, s sink, m content.Meta, tor *swarm.Torrent, pre string) error {
 	timeout := t.Timeout()
 	want := strings.ToLower(t.Spec().SHA256)
 	if want == "" {
@@ -165,7 +174,11 @@ func (c *Client) download(ctx context.Context, t *task.Task, s sink, m content.M
 		if want == "" {
 			return nil
 		}
-		got, err := content.SHA256(ctx, tor, m.Size)
+		got, err := pre, error(nil)
+		if pre == "" {
+			got, err = content.SHA256(ctx, tor, m.Size)
+		}
+		pre = "" // a repaired copy is read again
 		if errors.Is(err, swarm.ErrPieceRotten) && try < c.cfg.CheckTries {
 			// Reading for the checksum found a piece that no longer matches its hash; it was
 			// handed back to BitTorrent: wait for it and check again.

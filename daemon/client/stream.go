@@ -3,29 +3,38 @@ package client
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"dist/core/api"
 	"dist/core/content"
-	"dist/core/fetch"
-	"dist/core/retry"
+	"dist/core/hybrid"
 	"dist/core/swarm"
+	"dist/daemon/early"
 	"dist/daemon/task"
 )
 
-// streamBeforeMetainfo fetches the file in order over HTTP from a relay while the metainfo is
-// unknown (a relay is still hashing a URL source), writing it into the partial file the torrent
-// will use and recording each whole piece with its hash in the piece record (the relay cuts
-// pieces by the same rule). When the metainfo arrives the stream stops and the record is bound to
-// it: the pieces whose hashes match stay complete, and the torrent is added over that file and
-// fetches only the rest, without a second pass over the bytes. A restarted stream goes on from
-// the first piece it does not have. It returns once the metainfo is known or ctx ends; a failed
-// stream only costs the fast start.
-func streamBeforeMetainfo(ctx context.Context, t *task.Task) {
+// exchangeBeforeMetainfo takes part in the early exchange while the metainfo is unknown (a relay
+// is still hashing a URL source): the client takes its stripe of pieces from the relay over HTTP,
+// fetches the rest from its peers, and serves what it holds to them, every piece checked against
+// the relay's hash before it is written into the partial file the torrent will use and recorded,
+// with its hash, in the piece record. It goes on after the metainfo arrives until every piece is
+// here or the exchange stalls; then the record is bound to the metainfo (the pieces whose hashes
+// match stay complete) and the torrent fetches only the rest. A restarted client goes on from the
+// pieces it recorded. The member keeps serving until the task ends, reading from the torrent once
+// there is one. When every piece came through the exchange it answers the file's SHA-256,
+// computed in file order as the pieces landed, so the end check needs no second pass.
+func (c *Client) exchangeBeforeMetainfo(ctx context.Context, t *task.Task) (sum string) {
+	reg := c.cfg.Early
 	select {
 	case <-t.MetaKnown():
 		return
@@ -33,32 +42,24 @@ func streamBeforeMetainfo(ctx context.Context, t *task.Task) {
 	}
 	spec := t.Spec()
 	size := spec.Size
-	if size <= 0 {
+	if size <= 0 || reg == nil {
 		return
 	}
 	log := t.Log()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-t.MetaKnown():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	if err := os.MkdirAll(t.Dir(), 0o755); err != nil {
-		log.Warn("no stream before metainfo", "err", fmt.Errorf("task directory %s: %w", t.Dir(), err))
+		log.Warn("no exchange before metainfo", "err", fmt.Errorf("task directory %s: %w", t.Dir(), err))
 		return
 	}
 	part := partPath(t)
 	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		log.Warn("no stream before metainfo", "err", fmt.Errorf("partial file %s: %w", part, err))
+		log.Warn("no exchange before metainfo", "err", fmt.Errorf("partial file %s: %w", part, err))
 		return
 	}
-	defer f.Close()
+	src := &memberFile{t: t, f: f}
+	defer src.close()
 	if err := f.Truncate(size); err != nil {
-		log.Warn("no stream before metainfo", "err", fmt.Errorf("partial file %s: %w", part, err))
+		log.Warn("no exchange before metainfo", "err", fmt.Errorf("partial file %s: %w", part, err))
 		return
 	}
 	pieceLen := spec.PieceLen
@@ -68,133 +69,173 @@ func streamBeforeMetainfo(ctx context.Context, t *task.Task) {
 	n := int((size + pieceLen - 1) / pieceLen)
 	rec, err := swarm.OpenRecord(log, recordPath(t), n, [sha1.Size]byte{}, f.Sync)
 	if err != nil {
-		log.Warn("no stream before metainfo", "err", err)
+		log.Warn("no exchange before metainfo", "err", err)
 		return
 	}
 	defer rec.Close()
-	first := 0
-	for first < n && rec.Complete(first) {
-		first++
+	var pace func(context.Context, int) error
+	if node := t.Env().Node; node != nil {
+		pace = node.PaceUpload // one upload budget with BitTorrent (--bt-upload-rate)
 	}
-	w := &streamWriter{ctx: ctx, t: t, f: f, off: int64(first) * pieceLen,
-		pieces: content.Pieces{Size: size, PieceLen: pieceLen, Done: func(i int, sum [sha1.Size]byte) {
-			rec.MarkComplete(i, sum[:])
-		}}}
-	w.pieces.From(first)
-	if first > 0 {
-		t.Have.Store(w.off)
-		log.Info("stream resumes", "from", w.off, "size", size)
+	m := early.NewMember(size, pieceLen, func(ctx context.Context, b []byte, off int64) (int, error) {
+		if pace != nil {
+			if err := pace(ctx, len(b)); err != nil {
+				return 0, err
+			}
+		}
+		return src.ReadAt(b, off)
+	}, &t.HTTPUp)
+	had := int64(0)
+	for i := range n {
+		if rec.Complete(i) {
+			m.Add(i)
+			had += min(pieceLen, size-int64(i)*pieceLen)
+		}
+	}
+	if had > 0 {
+		t.Have.Store(had)
+		log.Info("exchange resumes", "have", had, "size", size)
+	}
+	drop := reg.AddMember(spec.DistID, m)
+	t.Go(func() { <-ctx.Done(); drop() }) // it serves its peers until the task ends
+	fe := &early.Fetch{
+		Reg: reg, ID: spec.DistID, Size: size, PieceLen: pieceLen, File: f, Member: m,
+		Hash:   rec.Hash,
+		Landed: func(i int, h [sha1.Size]byte) { rec.MarkComplete(i, h[:]) },
+		Sources: func() (string, []string, <-chan struct{}) {
+			peers, ch := t.Peers().List()
+			relay, others, ch := exchangeSources(peers, ch)
+			if t.Env().BTBlocked {
+				others = nil // a network that blocks peer-to-peer: the relay alone
+			}
+			return relay, others, ch
+		},
+		HTTP:      t.Env().Pull,
+		FromRelay: &t.HTTPRelay, FromPeers: &t.HTTPPeers, Bad: &t.HTTPBadPieces,
+		OnPiece: func(n int64) {
+			t.Have.Add(n)
+			t.MarkFirstByte()
+			t.SetStateIf(api.TaskWaiting, api.TaskDownloading)
+		},
+		Known: t.MetaKnown(),
+		Log:   log.With("role", "early"),
 	}
 	if bps := t.Settings().MaxSpeed; bps > 0 {
-		w.limit = rate.NewLimiter(rate.Limit(bps), int(max(bps, 64<<10)))
+		fe.Limit = rate.NewLimiter(rate.Limit(bps), int(max(bps, 64<<10)))
 	}
-	before := w.off
-	for failures := 0; w.off < size && ctx.Err() == nil; {
-		src := streamSource(t)
-		if src == "" {
-			failures++
-			if !waitPeers(ctx, t, retry.Backoff(failures)) {
-				break
+	sctx, stopSum := context.WithCancel(ctx)
+	defer stopSum()
+	sumc := make(chan string, 1)
+	go func() { sumc <- sumInOrder(sctx, m, src, size, pieceLen) }()
+	t.SetMode(hybrid.ModeExchange, "no metainfo yet: a stripe from the relay, the rest from peers, over http", true, time.Now())
+	err = fe.Run(ctx)
+	switch {
+	case err == nil:
+		log.Info("every piece came before the torrent", "from_relay", t.HTTPRelay.Load(), "from_peers", t.HTTPPeers.Load())
+		sum = <-sumc
+	case early.IsStalled(err):
+		stopSum()
+		log.Info("exchange hands over to bittorrent", "have", t.Have.Load(), "size", size)
+	case errors.Is(err, early.ErrWrite):
+		stopSum()
+		log.Warn("exchange stopped", "err", err)
+	default:
+		return "" // the task ends; the record keeps what came for the next run
+	}
+	meta, err := t.Meta(ctx)
+	if err != nil {
+		return ""
+	}
+	if meta.Size != size || meta.PieceLen != pieceLen {
+		log.Warn("exchanged pieces not kept, they are fetched again",
+			"err", fmt.Errorf("metainfo cuts %d bytes in pieces of %d, the exchange %d in pieces of %d", meta.Size, meta.PieceLen, size, pieceLen))
+		return ""
+	}
+	rec.Flush()
+	kept, err := rec.Bind(meta)
+	if err != nil {
+		log.Warn("exchanged pieces not recorded, they are hashed again", "err", err)
+		return ""
+	}
+	log.Debug("exchanged pieces kept", "pieces", kept)
+	if kept != n {
+		return "" // some pieces did not match the metainfo: the torrent fetches them, the end check reads all
+	}
+	return sum
+}
+
+// sumInOrder hashes the file in order as its pieces land, "" when ctx ends first.
+func sumInOrder(ctx context.Context, m *early.Member, f io.ReaderAt, size, pieceLen int64) string {
+	h := sha256.New()
+	buf := make([]byte, min(pieceLen, 4<<20))
+	n := int((size + pieceLen - 1) / pieceLen)
+	for i := range n {
+		if m.Wait(ctx, i) != nil {
+			return ""
+		}
+		off := int64(i) * pieceLen
+		end := min(off+pieceLen, size)
+		for off < end {
+			k, err := f.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
+			if k <= 0 || (err != nil && !errors.Is(err, io.EOF)) {
+				return ""
+			}
+			h.Write(buf[:k])
+			off += int64(k)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// exchangeSources answers the relay a client takes its stripe from (the first the tracker lists)
+// and the other members' HTTP base URLs.
+func exchangeSources(peers []api.Peer, ch <-chan struct{}) (string, []string, <-chan struct{}) {
+	relay := ""
+	var others []string
+	for _, p := range peers {
+		if p.HTTPURL == "" {
+			continue
+		}
+		u := strings.TrimRight(p.HTTPURL, "/")
+		if p.Relay {
+			if relay == "" {
+				relay = u
 			}
 			continue
 		}
-		from := w.off
-		_, err := fetch.GetRange(ctx, t.Env().Pull, src, w.off, size-w.off, w)
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		if w.off > from {
-			failures = 0 // it was making progress: retry after the shortest back-off
-		}
-		failures++
-		log.Debug("stream from relay interrupted", "from", src, "at", w.off, "err", err)
-		if !retry.Sleep(ctx, retry.Backoff(failures)) {
-			break
-		}
+		others = append(others, u)
 	}
-	if w.off == before {
-		return
-	}
-	log.Info("streamed before metainfo", "bytes", w.off-before, "size", size)
-	<-ctx.Done() // the metainfo came (at once unless the whole file came first), or the task ends
-	m, ok := t.MetaNow()
-	if !ok {
-		return // stopped before the metainfo: the record keeps the hashes for the next run
-	}
-	if m.Size != size || m.PieceLen != pieceLen {
-		log.Warn("streamed pieces not kept, they are fetched again",
-			"err", fmt.Errorf("metainfo cuts %d bytes in pieces of %d, the stream hashed %d in pieces of %d", m.Size, m.PieceLen, size, pieceLen))
-		return
-	}
-	rec.Flush()
-	kept, err := rec.Bind(m)
-	if err != nil {
-		log.Warn("streamed pieces not recorded, they are hashed again", "err", err)
-		return
-	}
-	log.Debug("streamed pieces kept", "pieces", kept)
+	return relay, others, ch
 }
 
-// waitPeers waits d, or less when the swarm's view changes (a relay may have appeared).
-func waitPeers(ctx context.Context, t *task.Task, d time.Duration) bool {
-	_, changed := t.Peers().List()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-changed:
-	case <-timer.C:
-	}
-	return true
+// memberFile is what a client's member reads: the partial file during the exchange, the torrent
+// once there is one.
+type memberFile struct {
+	t  *task.Task
+	mu sync.RWMutex
+	f  *os.File
 }
 
-// streamSource returns the content URL of the first relay (or finished peer) the controller's
-// tracker lists for the distribution, or "" when there is none yet.
-func streamSource(t *task.Task) string {
-	peers, _ := t.Peers().List()
-	for _, p := range peers { // complete peers first, then relays: the tracker's order
-		if (p.Relay || p.Complete) && p.HTTPURL != "" {
-			return t.Peers().ContentURL(p)
-		}
+func (m *memberFile) ReadAt(b []byte, off int64) (int, error) {
+	if tor := m.t.Torrent(); tor != nil {
+		return tor.ReadAt(b, off)
 	}
-	return ""
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.f == nil {
+		return 0, errNotOpen
+	}
+	return m.f.ReadAt(b, off)
 }
 
-// streamWriter puts streamed bytes at their place in the partial file, counts them as bytes from
-// a relay over HTTP, and records every whole piece with its hash.
-type streamWriter struct {
-	ctx    context.Context
-	t      *task.Task
-	f      *os.File
-	off    int64
-	limit  *rate.Limiter  // the push's max HTTP speed; nil: none
-	pieces content.Pieces // records every whole piece with its hash
+func (m *memberFile) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.f != nil {
+		m.f.Close()
+		m.f = nil
+	}
 }
 
-func (w *streamWriter) Write(b []byte) (int, error) {
-	done := 0
-	for done < len(b) {
-		p := b[done:]
-		if w.limit != nil {
-			p = p[:min(len(p), w.limit.Burst())]
-			if err := w.limit.WaitN(w.ctx, len(p)); err != nil {
-				return done, err
-			}
-		}
-		n, err := w.f.WriteAt(p, w.off)
-		done += n
-		w.off += int64(n)
-		_, _ = w.pieces.Write(p[:n]) // the stream never runs past the file's end
-		if n > 0 {
-			w.t.HTTPRelay.Add(int64(n))
-			w.t.Have.Add(int64(n))
-			w.t.MarkFirstByte()
-			w.t.SetStateIf(api.TaskWaiting, api.TaskDownloading)
-		}
-		if err != nil {
-			return done, err
-		}
-	}
-	return done, nil
-}
+// errNotOpen is a piece asked for between the exchange and the torrent.
+var errNotOpen = errors.New("partial file closed: the torrent opens it next")

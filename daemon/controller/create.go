@@ -78,16 +78,19 @@ func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) erro
 	s.event(ctx, store.Event{DistID: d.ID, Kind: "created",
 		Msg: fmt.Sprintf("created %s (%d bytes) for %d targets with relays [%s]", d.Name, d.Size, len(tgts), strings.Join(relays, ", "))})
 	s.log.Info("distribution created", "id", d.ID, "name", d.Name, "size", d.Size, "targets", len(tgts), "relays", relays)
+	out, err := s.st.Distribution(ctx, d.ID)
+	if err != nil {
+		return fmt.Errorf("read distribution %s back: %w", d.ID, err)
+	}
+	// Read back before any host learns of it: that read is its view, kept at once.
+	s.install(out)
+	s.forgetLive() // a host registering from now on may join it
 	names := make([]string, 0, len(as))
 	for _, a := range as {
 		names = append(names, a.Host)
 	}
 	s.notify.wakeHosts(names)
 
-	out, err := s.st.Distribution(ctx, d.ID)
-	if err != nil {
-		return fmt.Errorf("read distribution %s back: %w", d.ID, err)
-	}
 	out.Metainfo = nil // the caller sent it or a relay will publish it; GET /v1/distributions/{id} has it
 	// The deadline as the store keeps it: to the millisecond.
 	out.Deadline, out.Priority = req.Deadline.Truncate(time.Millisecond).UTC(), req.Priority

@@ -30,6 +30,11 @@ type distView struct {
 
 	pointKey string            // the live relays pointing was computed for
 	point    map[string]string // client → relay
+	pointRev uint64            // rev when the live relays were last looked at
+	pointAt  time.Time         // and when
+
+	rev     uint64                 // bumped by every change of the tracker index
+	answers map[string]*peersEntry // recent peers answers (peers.go)
 }
 
 // member is one assignment in a view.
@@ -41,6 +46,9 @@ type member struct {
 	labels       map[string]string
 	cls          byte // tracker class: classComplete, classRelay, classMember or 0 (not handed out)
 }
+
+// pointFresh is how long the set of live relays behind the pointing is taken as it was.
+const pointFresh = time.Second
 
 // Tracker classes, in the order OrderPeers ranks them.
 const (
@@ -90,6 +98,7 @@ func subnetOf(h api.Host) string {
 }
 
 func (v *distView) index(m *member) {
+	v.rev++
 	m.cls = classOf(m.role, m.state)
 	if m.cls == 0 {
 		return
@@ -105,6 +114,7 @@ func (v *distView) index(m *member) {
 }
 
 func (v *distView) unindex(m *member) {
+	v.rev++
 	if m.cls == 0 {
 		return
 	}
@@ -124,9 +134,13 @@ func (v *distView) setState(id string, st api.TaskState) {
 		v.clients[m.state]--
 		v.clients[st]++
 	}
-	v.unindex(m)
 	m.state = st
-	v.index(m)
+	if classOf(m.role, st) != m.cls {
+		// Only a change of class moves it in the index (and makes kept answers stale): waiting,
+		// downloading and seeding a push through changes none.
+		v.unindex(m)
+		v.index(m)
+	}
 	// A relay that stops moves its clients: pointed() sees it in the set of live relays.
 }
 
@@ -174,11 +188,22 @@ type views struct {
 
 	meta   map[string][]byte // metainfo by the SHA-256 of its bytes (GET /v1/metainfo/{sum})
 	metaOf map[string]string // distribution id → that sum
+
+	// pending holds, per distribution whose view is being built, the state changes stored since
+	// the build began: the built view takes them in rather than being thrown away, so a view
+	// of a distribution whose hosts report all the time still gets built.
+	pending map[string][]stateChange
+}
+
+type stateChange struct {
+	id string
+	st api.TaskState
 }
 
 func newViews() *views {
 	return &views{byID: map[string]*distView{}, gen: map[string]uint64{}, build: map[string]*sync.Mutex{},
-		locks: map[string]*sync.Mutex{}, meta: map[string][]byte{}, metaOf: map[string]string{}}
+		locks: map[string]*sync.Mutex{}, meta: map[string][]byte{}, metaOf: map[string]string{},
+		pending: map[string][]stateChange{}}
 }
 
 // metaSum answers the SHA-256 of a distribution's metainfo, keeping the bytes under it for
@@ -280,20 +305,30 @@ func (s *Server) withView(ctx context.Context, id string, fn func(v *distView)) 
 			return nil
 		}
 		gen := vs.gen[id]
+		vs.pending[id] = []stateChange{} // from now on applyStates records here
 		vs.mu.Unlock()
 		d, err := s.st.Distribution(ctx, id)
-		if err != nil {
-			bm.Unlock()
-			return err
+		if err == nil {
+			err = s.hostsReady(ctx)
 		}
-		if err := s.hostsReady(ctx); err != nil {
+		if err != nil {
+			vs.mu.Lock()
+			delete(vs.pending, id)
+			vs.mu.Unlock()
 			bm.Unlock()
 			return err
 		}
 		s.hosts.mu.RLock()
-		v := buildView(d, func(n string) (api.Host, bool) { h, ok := s.hosts.byName[n]; return h, ok })
+		v := buildView(d, s.hosts.get)
 		s.hosts.mu.RUnlock()
 		vs.mu.Lock()
+		changes := vs.pending[id]
+		delete(vs.pending, id)
+		// States stored while it was read are taken in again (in the order they were stored): the
+		// view may have read some of them already, and setting a state twice is harmless.
+		for _, c := range changes {
+			v.setState(c.id, c.st)
+		}
 		if vs.gen[id] == gen {
 			vs.byID[id] = v
 			fn(v)
@@ -329,23 +364,49 @@ func (s *Server) wakeDist(ctx context.Context, id string) {
 	s.notify.wakeHosts(names)
 }
 
+// install keeps the view of a distribution just stored, d with its assignments as stored, unless
+// anything changed it since (its generation moved from 0, the id being new) or a view is held
+// already: a push need not read back its own thousands of assignments under the load it causes.
+func (s *Server) install(d api.Distribution) {
+	const gen = 0
+	s.hosts.mu.RLock()
+	v := buildView(d, s.hosts.get)
+	s.hosts.mu.RUnlock()
+	vs := s.views
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if vs.gen[d.ID] != gen || vs.byID[d.ID] != nil || vs.pending[d.ID] != nil {
+		return
+	}
+	vs.byID[d.ID] = v
+}
+
 // applyStates follows state changes stored by a report.
 func (vs *views) applyStates(changed map[string]api.TaskState) {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	for id, st := range changed {
 		distID, _, _, _ := api.SplitAssignmentID(id)
-		if v := vs.byID[distID]; v != nil {
+		switch v := vs.byID[distID]; {
+		case v != nil:
 			v.setState(id, st)
-		} else {
-			vs.gen[distID]++ // a view being built may have read the old state
+		case vs.pending[distID] != nil:
+			vs.pending[distID] = append(vs.pending[distID], stateChange{id, st}) // for the view being built
+		default:
+			vs.gen[distID]++ // a view built from what was read before must not be kept
 		}
 	}
 }
 
 // pointed answers the relay client is pointed at. Pointing is computed over the whole
 // distribution once per set of live relays (selection.Point), not per ask.
-func (v *distView) pointed(client string, alive func(name string) (api.Host, bool)) string {
+func (v *distView) pointed(client string, alive func(name string) (api.Host, bool), now time.Time) string {
+	// Relays come and go by their state (setState bumps rev) and by time (online): the set is
+	// looked at again on a change, or after pointFresh, not on every ask.
+	if v.point != nil && v.pointRev == v.rev && now.Sub(v.pointAt) < pointFresh && !now.Before(v.pointAt) {
+		return v.point[client]
+	}
+	v.pointRev, v.pointAt = v.rev, now
 	var live []api.Host
 	var key strings.Builder
 	for _, r := range v.relays {
@@ -376,7 +437,10 @@ func (v *distView) pointed(client string, alive func(name string) (api.Host, boo
 // then the relay self is pointed at, then other relays, then the rest; within each class those of
 // self's site and subnet, then of its site, then any. Each bucket is looked at for a bounded
 // number of entries, so an ask costs O(limit), never O(fleet).
-func (v *distView) peerCands(self api.Host, limit int, online func(name string) (api.Host, bool)) []selection.PeerCand {
+//
+// asker names the host the relay pointing is for; self, whose name is left out, may be a copy of
+// it without a name (an answer kept for others of its kind).
+func (v *distView) peerCands(self api.Host, asker string, limit int, online func(name string) (api.Host, bool), now time.Time) []selection.PeerCand {
 	site, subnet := self.Labels[selection.SiteLabel], subnetOf(self)
 	taken := map[string]bool{self.Name: true}
 	var out []selection.PeerCand
@@ -397,7 +461,7 @@ func (v *distView) peerCands(self api.Host, limit int, online func(name string) 
 			out = append(out, selection.PeerCand{Host: h, Complete: true})
 		}
 	}
-	pointed := v.pointed(self.Name, online)
+	pointed := v.pointed(asker, online, now)
 	for _, c := range []byte{classComplete, classRelay, classMember} {
 		if c == classRelay && pointed != "" {
 			for _, r := range v.relays {
@@ -494,8 +558,13 @@ func (vs viewStore) SetDistributionState(ctx context.Context, id string, state a
 }
 
 func (vs viewStore) AddAssignments(ctx context.Context, distID string, as []api.Assignment) ([]string, error) {
-	defer vs.views.drop(distID)
-	return vs.Store.AddAssignments(ctx, distID, as)
+	added, err := vs.Store.AddAssignments(ctx, distID, as)
+	// A host that registers again is offered its distributions again: when it has them already
+	// nothing was added, and the view (thousands of members) is kept.
+	if err != nil || len(added) > 0 {
+		vs.views.drop(distID)
+	}
+	return added, err
 }
 
 func (vs viewStore) EndAssignment(ctx context.Context, id string, state api.TaskState, errMsg string, at time.Time) (bool, error) {

@@ -83,7 +83,9 @@ func newEnvWith(t *testing.T, tweak func(*controller.Options)) *env {
 	}
 	tweak(&o)
 	srv := controller.New(st, o)
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.Protocols = controller.Protocols() // as the daemon serves it: hosts speak h2c
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &env{
 		t: t, clock: c, st: st, srv: srv, url: ts.URL,

@@ -4,9 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dist/core/api"
@@ -20,36 +20,81 @@ import (
 const seenFlushEvery = 5 * time.Second
 
 // hostIndex holds every host in memory: the store is written when a host registers (and its
-// last_seen in batches), never read again after the first load.
+// last_seen in batches), never read again after the first load. A host's last_seen moves on
+// every call it makes, so it lives beside the host in atomics: a touch takes the read lock only,
+// and never makes the peers asks that read the index wait for a writer.
 type hostIndex struct {
 	loadMu sync.Mutex // held only while loading, once
-	loaded bool
+	loaded atomic.Bool
 
-	mu      sync.RWMutex
-	byName  map[string]api.Host
-	dirty   map[string]time.Time // last_seen not written yet
-	flushed time.Time            // when dirty was last taken for writing
+	mu     sync.RWMutex
+	byName map[string]*hostEntry
+
+	flushed  atomic.Int64 // unix ns when the last_seen times were last taken for writing
+	flushing atomic.Bool  // a batch of them is being written beside the requests
+}
+
+// hostEntry is one host: what it registered, and when it was last seen and last stored so.
+type hostEntry struct {
+	h       api.Host     // LastSeen as registered; seen is newer
+	seen    atomic.Int64 // unix ns
+	written atomic.Int64 // unix ns of the last_seen the store holds
+}
+
+// host answers the host with its last_seen.
+func (e *hostEntry) host() api.Host {
+	h := e.h
+	if ns := e.seen.Load(); ns > h.LastSeen.UnixNano() {
+		h.LastSeen = time.Unix(0, ns).In(h.LastSeen.Location())
+	}
+	return h
+}
+
+// see moves seen on to at; it answers false when it was there already.
+func (e *hostEntry) see(at time.Time) bool {
+	ns := at.UnixNano()
+	for {
+		cur := e.seen.Load()
+		if ns <= cur {
+			return false
+		}
+		if e.seen.CompareAndSwap(cur, ns) {
+			return true
+		}
+	}
+}
+
+func newEntry(h api.Host) *hostEntry {
+	e := &hostEntry{h: h}
+	if !h.LastSeen.IsZero() {
+		e.seen.Store(h.LastSeen.UnixNano())
+		e.written.Store(h.LastSeen.UnixNano())
+	}
+	return e
 }
 
 func newHostIndex() *hostIndex {
-	return &hostIndex{byName: map[string]api.Host{}, dirty: map[string]time.Time{}}
+	return &hostIndex{byName: map[string]*hostEntry{}}
+}
+
+// get answers a host; hi.mu is held (read).
+func (hi *hostIndex) get(name string) (api.Host, bool) {
+	e, ok := hi.byName[name]
+	if !ok {
+		return api.Host{}, false
+	}
+	return e.host(), true
 }
 
 // hostsReady loads the hosts from the store on first use.
 func (s *Server) hostsReady(ctx context.Context) error {
 	hi := s.hosts
-	hi.mu.RLock()
-	ok := hi.loaded
-	hi.mu.RUnlock()
-	if ok {
+	if hi.loaded.Load() {
 		return nil
 	}
 	hi.loadMu.Lock()
 	defer hi.loadMu.Unlock()
-	hi.mu.RLock()
-	ok = hi.loaded
-	hi.mu.RUnlock()
-	if ok {
+	if hi.loaded.Load() {
 		return nil
 	}
 	hs, err := s.st.Hosts(ctx)
@@ -58,12 +103,12 @@ func (s *Server) hostsReady(ctx context.Context) error {
 	}
 	hi.mu.Lock()
 	for _, h := range hs {
-		if cur, ok := hi.byName[h.Name]; !ok || cur.LastSeen.Before(h.LastSeen) {
-			hi.byName[h.Name] = h
+		if cur, ok := hi.byName[h.Name]; !ok || cur.host().LastSeen.Before(h.LastSeen) {
+			hi.byName[h.Name] = newEntry(h)
 		}
 	}
-	hi.loaded = true
-	hi.flushed = s.now()
+	hi.flushed.Store(s.now().UnixNano())
+	hi.loaded.Store(true)
 	hi.mu.Unlock()
 	return nil
 }
@@ -75,7 +120,7 @@ func (s *Server) hostByName(ctx context.Context, name string) (api.Host, bool, e
 	}
 	s.hosts.mu.RLock()
 	defer s.hosts.mu.RUnlock()
-	h, ok := s.hosts.byName[name]
+	h, ok := s.hosts.get(name)
 	return h, ok, nil
 }
 
@@ -85,7 +130,10 @@ func (s *Server) allHosts(ctx context.Context) ([]api.Host, error) {
 		return nil, err
 	}
 	s.hosts.mu.RLock()
-	hs := slices.Collect(maps.Values(s.hosts.byName))
+	hs := make([]api.Host, 0, len(s.hosts.byName))
+	for _, e := range s.hosts.byName {
+		hs = append(hs, e.host())
+	}
 	s.hosts.mu.RUnlock()
 	slices.SortFunc(hs, func(a, b api.Host) int { return cmp.Compare(a.Name, b.Name) })
 	return hs, nil
@@ -98,7 +146,11 @@ func (s *Server) hostMap(ctx context.Context) (map[string]api.Host, error) {
 	}
 	s.hosts.mu.RLock()
 	defer s.hosts.mu.RUnlock()
-	return maps.Clone(s.hosts.byName), nil
+	m := make(map[string]api.Host, len(s.hosts.byName))
+	for n, e := range s.hosts.byName {
+		m[n] = e.host()
+	}
+	return m, nil
 }
 
 // putHost stores a registered host and keeps it in memory.
@@ -109,9 +161,12 @@ func (s *Server) putHost(ctx context.Context, h api.Host) error {
 	if err := s.st.UpsertHost(ctx, h); err != nil {
 		return err
 	}
+	e := newEntry(h) // the upsert wrote its last_seen
 	s.hosts.mu.Lock()
-	s.hosts.byName[h.Name] = h
-	delete(s.hosts.dirty, h.Name) // the upsert wrote its last_seen
+	if cur, ok := s.hosts.byName[h.Name]; ok {
+		e.see(time.Unix(0, cur.seen.Load())) // a touch that came meanwhile is kept, to be written
+	}
+	s.hosts.byName[h.Name] = e
 	s.hosts.mu.Unlock()
 	return nil
 }
@@ -123,47 +178,55 @@ func (s *Server) touch(ctx context.Context, name string, at time.Time) error {
 		return err
 	}
 	hi := s.hosts
-	hi.mu.Lock()
-	h, ok := hi.byName[name]
+	hi.mu.RLock()
+	e, ok := hi.byName[name]
+	hi.mu.RUnlock()
 	if !ok {
-		hi.mu.Unlock()
 		return fmt.Errorf("touch host %s: %w", name, store.ErrNotFound)
 	}
-	if at.After(h.LastSeen) {
-		h.LastSeen = at
-		hi.byName[name] = h
-		hi.dirty[name] = at
-	}
-	due := at.Sub(hi.flushed) >= seenFlushEvery
-	hi.mu.Unlock()
-	if due {
-		s.flushSeen(ctx, at)
+	e.see(at)
+	// Written beside the request, one batch at a time: the call that comes due does not wait.
+	if at.UnixNano()-hi.flushed.Load() >= int64(seenFlushEvery) && hi.flushing.CompareAndSwap(false, true) {
+		s.background.Go(func() {
+			defer hi.flushing.Store(false)
+			s.flushSeen(context.WithoutCancel(ctx), at)
+		})
 	}
 	return nil
 }
 
-// flushSeen writes the pending last_seen times in one transaction. The batch is taken under the
-// lock and written outside it; a failed write puts it back for the next try.
+// flushSeen writes the last_seen times newer than the stored ones in one transaction; what a
+// failed write did not store stays newer, for the next try.
 func (s *Server) flushSeen(ctx context.Context, now time.Time) {
 	hi := s.hosts
-	hi.mu.Lock()
-	batch := hi.dirty
+	hi.flushed.Store(now.UnixNano())
+	type mark struct {
+		e  *hostEntry
+		ns int64
+	}
+	var marks []mark
+	batch := map[string]time.Time{}
+	hi.mu.RLock()
+	for n, e := range hi.byName {
+		if ns := e.seen.Load(); ns > e.written.Load() {
+			marks = append(marks, mark{e, ns})
+			batch[n] = time.Unix(0, ns)
+		}
+	}
+	hi.mu.RUnlock()
 	if len(batch) == 0 {
-		hi.flushed = now
-		hi.mu.Unlock()
 		return
 	}
-	hi.dirty = map[string]time.Time{}
-	hi.flushed = now
-	hi.mu.Unlock()
 	if err := s.st.TouchHosts(context.WithoutCancel(ctx), batch); err != nil {
 		s.log.Warn("cannot store last seen times", "hosts", len(batch), "err", err)
-		hi.mu.Lock()
-		for n, at := range batch {
-			if cur, ok := hi.dirty[n]; !ok || cur.Before(at) {
-				hi.dirty[n] = at
+		return
+	}
+	for _, m := range marks {
+		for {
+			cur := m.e.written.Load()
+			if m.ns <= cur || m.e.written.CompareAndSwap(cur, m.ns) {
+				break
 			}
 		}
-		hi.mu.Unlock()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"dist/core/api"
 	"dist/core/store"
@@ -17,13 +18,17 @@ func (s *Server) join(ctx context.Context, h api.Host) (bool, error) {
 	if !h.HasRole(api.RoleClient) {
 		return false, nil
 	}
-	ds, err := s.live(ctx)
+	ds, err := s.liveForJoin(ctx)
 	if err != nil {
 		return false, err
 	}
 	joined := false
 	for _, d := range ds {
 		if !slices.ContainsFunc(d.Selectors, func(sel string) bool { return matches(sel, h) }) {
+			continue
+		}
+		// The list may be a moment old: the state is read again from the view.
+		if cur, err := s.distHead(ctx, d.ID); err != nil || cur.State.Ended() {
 			continue
 		}
 		if d.Publisher == h.Name {
@@ -44,4 +49,33 @@ func (s *Server) join(ctx context.Context, h api.Host) (bool, error) {
 		s.log.Info("host joins a live distribution", "id", d.ID, "host", h.Name)
 	}
 	return joined, nil
+}
+
+// joinListFresh is how long the live distributions listed for joiners are used again: a fleet
+// registering (again) thousands a second would otherwise list them, with their counts over every
+// assignment, for each one.
+const joinListFresh = 2 * time.Second
+
+// liveForJoin answers the live distributions, listed at most every joinListFresh; a push lists
+// them again at once (forgetLive).
+func (s *Server) liveForJoin(ctx context.Context) ([]api.Distribution, error) {
+	now := s.now()
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
+	if s.joinList != nil && now.Sub(s.joinAt) < joinListFresh && !now.Before(s.joinAt) {
+		return s.joinList, nil
+	}
+	ds, err := s.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.joinList, s.joinAt = ds, now
+	return ds, nil
+}
+
+// forgetLive makes the next joiner list the live distributions again.
+func (s *Server) forgetLive() {
+	s.joinMu.Lock()
+	s.joinList = nil
+	s.joinMu.Unlock()
 }

@@ -43,6 +43,7 @@ func (s *Server) acquireLease(w http.ResponseWriter, r *http.Request) error {
 		Holder: req.Holder, Relay: req.Relay, Conns: req.Conns, Rate: req.Rate,
 		Bandwidth: req.Bandwidth, Priority: req.Priority, History: req.History,
 	})
+	s.metrics.leaseAnswered(e, now, ok)
 	if !ok {
 		writeJSON(w, http.StatusOK, s.refusal(reason))
 		return nil

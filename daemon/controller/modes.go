@@ -19,6 +19,18 @@ func (s *Server) modeEvents(ctx context.Context, rep api.Report) {
 		if len(t.ModeChanges) == 0 {
 			continue
 		}
+		newest := int64(0)
+		for _, c := range t.ModeChanges {
+			newest = max(newest, c.AtMs)
+		}
+		// The repeats of a change kept already cost nothing: the newest change kept per task is in
+		// memory, and the store is read only for news (its mode_at moves with the next flush).
+		s.modeMu.Lock()
+		seen, ok := s.modeSeen[t.ID]
+		s.modeMu.Unlock()
+		if ok && newest <= seen {
+			continue
+		}
 		distID, _, _, _ := api.SplitAssignmentID(t.ID)
 		a, err := s.st.Assignment(ctx, t.ID) // by key: one row
 		if errors.Is(err, store.ErrNotFound) {
@@ -32,6 +44,15 @@ func (s *Server) modeEvents(ctx context.Context, rep api.Report) {
 			continue
 		}
 		last := a.ModeAt
+		if ok && time.UnixMilli(seen).After(last) {
+			last = time.UnixMilli(seen)
+		}
+		s.modeMu.Lock()
+		if s.modeSeen == nil {
+			s.modeSeen = map[string]int64{}
+		}
+		s.modeSeen[t.ID] = max(s.modeSeen[t.ID], newest)
+		s.modeMu.Unlock()
 		changes := slices.Clone(t.ModeChanges)
 		slices.SortFunc(changes, func(a, b api.ModeChange) int { return int(a.AtMs - b.AtMs) })
 		for _, c := range changes {

@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -69,5 +70,51 @@ func TestPeersUnknownDistribution(t *testing.T) {
 	_, err := e.host.Peers(ctxT(t), "nope", "c1")
 	if status, code := statusCode(t, err); status != http.StatusNotFound || code != api.CodeNotFound {
 		t.Fatalf("status %d code %q, want 404 not_found", status, code)
+	}
+}
+
+// Answers kept for the hosts of one kind never list the asker, and a state change is in the
+// next answer at once (a kept answer is only reused while the tracker index is unchanged).
+func TestPeersKeptAnswers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := range 12 {
+		e.register(fmt.Sprintf("c%02d", i), "a", api.RoleClient)
+	}
+	e.register("relay-a", "a", api.RoleRelay)
+	d, err := e.admin.CreateDistribution(ctxT(t), api.CreateDistribution{
+		Source: "http://origin.test/files/image.iso", To: []string{"all"}, Relays: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(host string) []api.Peer {
+		t.Helper()
+		ps, err := e.host.Peers(ctxT(t), d.ID, host)
+		if err != nil {
+			t.Fatalf("peers of %s: %v", host, err)
+		}
+		return ps
+	}
+	// Twice round the fleet: the second round is answered from kept answers.
+	for round := range 2 {
+		for i := range 12 {
+			name := fmt.Sprintf("c%02d", i)
+			ps := ask(name)
+			if len(ps) != 12 { // the other 11 clients and the relay
+				t.Errorf("round %d: %s got %d peers, want 12", round, name, len(ps))
+			}
+			for _, p := range ps {
+				if p.Host == name {
+					t.Errorf("round %d: %s is in its own answer", round, name)
+				}
+			}
+		}
+	}
+	e.report("c07", api.TaskReport{ID: api.AssignmentID(d.ID, "c07", api.RoleClient), State: api.TaskDone, Have: fileSize})
+	for _, name := range []string{"c00", "c11"} {
+		if ps := ask(name); len(ps) == 0 || ps[0].Host != "c07" || !ps[0].Complete {
+			t.Errorf("after c07 is done, %s got %+v first, want c07 complete", name, ps)
+		}
 	}
 }

@@ -104,6 +104,18 @@ func (s *Server) flushDue(ctx context.Context, now time.Time) {
 	s.flushLocked(ctx, now)
 }
 
+// flushSoon starts flushDue beside the request when the interval has passed: the report that
+// happens to come due does not wait for the whole fleet's batch to be written.
+func (s *Server) flushSoon(ctx context.Context, now time.Time) {
+	p := s.progress
+	p.mu.Lock()
+	due := now.Sub(p.flushed) >= progressFlushEvery
+	p.mu.Unlock()
+	if due {
+		s.background.Go(func() { s.flushDue(context.WithoutCancel(ctx), now) })
+	}
+}
+
 // flushProgress writes every figure gathered so far; it returns once they are stored.
 func (s *Server) flushProgress(ctx context.Context) {
 	s.progress.flushMu.Lock()

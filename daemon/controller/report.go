@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"dist/core/api"
 	"dist/core/store"
@@ -59,7 +60,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("apply report of %s: %w", rep.Host, err)
 		}
 	}
-	defer s.flushDue(ctx, now)
+	defer s.flushSoon(ctx, now)
 	if len(changed) > 0 {
 		if err := s.afterReport(ctx, rep, changed); err != nil {
 			return err
@@ -111,7 +112,8 @@ func (s *Server) afterReport(ctx context.Context, rep api.Report, changed []stri
 	return nil
 }
 
-// recompute derives the distribution's state from its assignments and stores it when it changed.
+// recompute derives the distribution's state from its assignments and stores it when it changed;
+// it answers whether the change alters what its hosts' watches answer.
 // The counters come from the distribution's view (distview.go): O(1), whatever the fleet.
 func (s *Server) recompute(ctx context.Context, id string) (bool, error) {
 	l := s.distLock(id)
@@ -140,11 +142,27 @@ func (s *Server) recompute(ctx context.Context, id string) (bool, error) {
 	if err := s.st.SetDistributionState(ctx, id, next, end); err != nil {
 		return false, fmt.Errorf("set state of %s: %w", id, err)
 	}
+	s.forgetLive() // live or not changes what a registering host joins
 	msg := fmt.Sprintf("state %s (was %s)", next, d.State)
 	if next.Ended() {
 		msg += fmt.Sprintf(": %d of %d targets done, %d failed", d.Done, d.Targets, d.Failed)
 	}
 	s.event(ctx, store.Event{DistID: id, Kind: "state", Msg: msg})
 	s.log.Info("distribution state changed", "id", id, "state", next, "was", d.State)
-	return true, nil
+	now := s.now()
+	return s.listed(d.State, d.EndedAt, now) != s.listed(next, end, now) ||
+		(d.State == api.DistCancelled) != (next == api.DistCancelled), nil
+}
+
+// listed reports whether a distribution in state st, ended at ended, is in its hosts' task lists
+// (store.HostTaskHeads): a state change that keeps it there, with the same cancel flag, changes
+// no host's answer and wakes nobody (pending → active → complete is most of a push).
+func (s *Server) listed(st api.DistState, ended, now time.Time) bool {
+	switch st {
+	case api.DistPending, api.DistActive:
+		return true
+	case api.DistComplete, api.DistPartial:
+		return ended.IsZero() || ended.After(now.Add(-s.o.Keep))
+	}
+	return false
 }

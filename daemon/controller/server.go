@@ -7,6 +7,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"dist/core/api"
@@ -19,6 +21,10 @@ const (
 	DefaultOnlineWindow = 30 * time.Second // a little more than api.WatchPollTimeout: a watching host stays online
 	DefaultKeep         = time.Hour
 )
+
+// watchReaders is how many watches read their tasks from the store at once: half of its
+// connection pool (store.Open), the rest kept for the writes of reports.
+const watchReaders = 2
 
 // Options configures a Server.
 type Options struct {
@@ -44,6 +50,9 @@ type Options struct {
 	// DefaultMaxInFlight and DefaultRetryAfter.
 	MaxInFlight int
 	RetryAfter  time.Duration
+	// QueueWait is how long a call beyond MaxInFlight waits for a place before its 429; default
+	// DefaultQueueWait, negative: none.
+	QueueWait time.Duration
 }
 
 // Server is the controller API over a Store.
@@ -71,6 +80,24 @@ type Server struct {
 	// is called with each admitted one (tests hold a call in flight with it).
 	reporting, asking chan struct{}
 	onAdmit           func(*http.Request)
+	queued            atomic.Int64  // calls waiting for a place (shed.go)
+	watchReads        chan struct{} // watches reading their tasks from the store at once (watch.go)
+	onQueue           func()        // when set, called as a call starts waiting for a place
+
+	// modeSeen is the newest mode change kept per task (modes.go).
+	modeMu   sync.Mutex
+	modeSeen map[string]int64
+
+	// joinList is the live distributions as joiners last listed them, at joinAt (joiners.go).
+	joinMu   sync.Mutex
+	joinList []api.Distribution
+	joinAt   time.Time
+
+	// background holds the batch writes requests start beside themselves (last_seen, progress);
+	// Run waits for them before its last flush.
+	background sync.WaitGroup
+
+	metrics *serverMetrics // API, store, watch and lease figures (metrics.go)
 }
 
 // New returns a Server over st.
@@ -96,14 +123,31 @@ func New(st store.Store, o Options) *Server {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
 	}
+	if o.QueueWait == 0 {
+		o.QueueWait = DefaultQueueWait
+	}
 	if o.NoRelayTimeout <= 0 {
 		o.NoRelayTimeout = DefaultNoRelayTimeout
 	}
 	vs := newViews()
-	wrapped := viewStore{Store: st, views: vs}
+	m := newServerMetrics()
+	wrapped := viewStore{Store: m.timed(st), views: vs}
 	return &Server{st: wrapped, raw: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier(),
 		origins: newOrigins(st, o.LeaseTTL), fleet: newFleetState(o.Now()), hosts: newHostIndex(), views: vs, progress: newProgress(o.Now()),
-		reporting: make(chan struct{}, o.MaxInFlight), asking: make(chan struct{}, o.MaxInFlight)}
+		reporting: make(chan struct{}, o.MaxInFlight), asking: make(chan struct{}, o.MaxInFlight), metrics: m,
+		watchReads: make(chan struct{}, watchReaders)}
+}
+
+// Protocols answers what a controller's HTTP server is to speak (set it as http.Server.Protocols):
+// HTTP/1.1, HTTP/2 over TLS, and HTTP/2 in cleartext with prior knowledge (h2c), which core/api
+// clients speak to an http:// controller so that a host's watch, reports and asks share one
+// connection. Clients of the server's other routes (file serving) go on with HTTP/1.1.
+func Protocols() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	return p
 }
 
 // Handler answers the controller's /v1 routes and GET /healthz (which needs no token).
@@ -135,7 +179,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+BackupPath, admin(s.backup))
 	// Anything else under /v1/ gets a JSON error like every other answer.
 	mux.Handle("/v1/", s.serve(s.noRoute))
-	return mux
+	return s.metrics.instrument(mux)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -18,16 +18,21 @@ const (
 	DefaultMaxInFlight = 64
 	// DefaultRetryAfter is the Retry-After of a turned-away call.
 	DefaultRetryAfter = time.Second
+	// DefaultQueueWait is how long a call beyond the limit waits for a place before it is turned
+	// away: a wake-up sends a burst of a whole fleet's peers asks at once, which a short wait
+	// absorbs in a fraction of the Retry-After the hosts would otherwise sit out.
+	DefaultQueueWait = 500 * time.Millisecond
+	// queueDepth is how many calls per place in flight may wait at once; beyond them a call is
+	// turned away at once, so a sustained overload queues no more than a bounded few.
+	queueDepth = 8
 )
 
-// shed admits h while fewer than the limit are in flight, and answers 429 with Retry-After
-// otherwise. Watches are never shed: a held watch costs nothing, and it is how a host learns of
-// its tasks.
+// shed admits h while fewer than the limit are in flight; beyond it a call waits up to QueueWait
+// for a place (when not too many wait already), and is answered 429 with Retry-After otherwise.
+// Watches are never shed: a held watch costs nothing, and it is how a host learns of its tasks.
 func (s *Server) shed(slots chan struct{}, h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		select {
-		case slots <- struct{}{}:
-		default:
+		if !s.admit(slots, r) {
 			secs := max(int((s.o.RetryAfter+time.Second-1)/time.Second), 1)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			return errorf(http.StatusTooManyRequests, api.CodeOverloaded,
@@ -39,4 +44,32 @@ func (s *Server) shed(slots chan struct{}, h handler) handler {
 		}
 		return h(w, r)
 	}
+}
+
+// admit takes a place in slots, waiting for one up to QueueWait when few enough wait already.
+func (s *Server) admit(slots chan struct{}, r *http.Request) bool {
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+	}
+	if s.o.QueueWait <= 0 {
+		return false
+	}
+	defer s.queued.Add(-1)
+	if s.queued.Add(1) > int64(queueDepth*cap(slots)) {
+		return false
+	}
+	if s.onQueue != nil {
+		s.onQueue()
+	}
+	t := time.NewTimer(s.o.QueueWait)
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	return false
 }

@@ -100,3 +100,56 @@ func TestShedsBeyondLimitAndReportsArrive(t *testing.T) {
 		t.Errorf("final states %v: want c1 done, c2 downloading", got)
 	}
 }
+
+// A call beyond the limit waits for a place a while before it is turned away: one freed within
+// QueueWait admits it, with no 429 for the host to sit out.
+func TestShedQueuesBriefly(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(o *controller.Options) { o.MaxInFlight, o.QueueWait = 1, time.Minute })
+	e.fleet()
+	d := e.create("c1", "c2")
+	admitted, release := make(chan struct{}, 2), make(chan struct{})
+	var once sync.Once
+	controller.SetOnAdmit(e.srv, func(*http.Request) {
+		admitted <- struct{}{}
+		once.Do(func() { <-release }) // the first report is held in flight
+	})
+	queued := make(chan struct{}, 1)
+	controller.SetOnQueue(e.srv, func() { queued <- struct{}{} })
+	report := func(host string) <-chan error {
+		out := make(chan error, 1)
+		go func() {
+			out <- e.host.Report(ctxT(t), api.Report{Host: host, Tasks: []api.TaskReport{
+				{ID: api.AssignmentID(d.ID, host, api.RoleClient), State: api.TaskDownloading, Have: 1}}})
+		}()
+		return out
+	}
+	first := report("c1")
+	select {
+	case <-admitted:
+	case <-time.After(answerWithin):
+		t.Fatal("the first report was not admitted")
+	}
+	second := report("c2")
+	select {
+	case <-queued:
+	case err := <-second:
+		t.Fatalf("the second report answered (%v) instead of waiting for a place", err)
+	case <-time.After(answerWithin):
+		t.Fatal("the second report did not wait for a place")
+	}
+	close(release)
+	for name, ch := range map[string]<-chan error{"first": first, "second": second} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Errorf("%s report: %v, want it stored without a 429", name, err)
+			}
+		case <-time.After(answerWithin):
+			t.Fatalf("%s report did not answer", name)
+		}
+	}
+	if got := states(e.dist(d.ID)); got["c1/client"] != api.TaskDownloading || got["c2/client"] != api.TaskDownloading {
+		t.Errorf("states %v, want both downloading", got)
+	}
+}

@@ -23,6 +23,7 @@ func (s *Server) Run(ctx context.Context) {
 	// The last_seen times still in memory are written on the way out.
 	defer s.flushSeen(context.WithoutCancel(ctx), s.now())
 	defer s.flushProgress(context.WithoutCancel(ctx))
+	defer s.background.Wait()
 	var last time.Time // zero: the first pass also releases whatever expired while we were down
 	t := time.NewTicker(upkeepEvery)
 	defer t.Stop()

@@ -36,6 +36,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 
 	// Take the version and its channel together: a change after this point closes ch.
 	version, all, mine := s.notify.version(name)
+	wake := wakeImmediate
 	if q.Get("version") == version {
 		if s.onHold != nil {
 			s.onHold()
@@ -44,8 +45,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 		defer timer.Stop()
 		select {
 		case <-all:
+			wake = wakeChange
 		case <-mine:
+			wake = wakeChange
 		case <-timer.C:
+			wake = wakeTimeout
 		case <-ctx.Done():
 			return nil // the caller is gone: nobody to answer
 		}
@@ -55,8 +59,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 	// once with an old version, never miss the change.
 	tasks, err := s.hostTasks(r, name)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // the caller went away while it waited to read: nobody to answer
+		}
 		return err
 	}
+	s.metrics.watchAnswered(wake, len(tasks))
 	writeJSON(w, http.StatusOK, api.Watch{Version: version, Tasks: tasks})
 	return nil
 }
@@ -84,8 +92,17 @@ func (s *Server) getMetainfo(w http.ResponseWriter, r *http.Request) error {
 
 // hostTasks builds the host's live tasks.
 func (s *Server) hostTasks(r *http.Request, host string) ([]api.Task, error) {
+	// A wake-up sends a whole fleet's watches here at once: they read a few at a time, so that the
+	// store's other connections stay free for the reports' writes instead of queueing behind
+	// thousands of reads.
+	select {
+	case s.watchReads <- struct{}{}:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
 	// Without the metainfo bytes: the answer names them by their sum, known in memory.
 	hts, err := s.st.HostTaskHeads(r.Context(), host, s.now(), s.o.Keep)
+	<-s.watchReads
 	if err != nil {
 		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
 	}

@@ -1,92 +1,60 @@
-// Package metrics answers GET /metrics with a daemon's figures in the Prometheus text format:
-// bytes by source, pieces, peers, hybrid mode, origin leases and queues of its tasks, and on a
-// controller the distributions, assignments and hosts it keeps. Values are read when scraped.
+// Package metrics answers GET /metrics with a daemon's figures in the Prometheus text format,
+// through a client_golang registry of its own (one per daemon, so that several daemons in one
+// process keep apart), and serves /debug/pprof/ to the admin credential (pprof.go).
+//
+// Read when scraped, with the names they have always had: dist_up; per task (labels dist, role;
+// gone when the task ends) dist_task_bytes_total{source}, dist_task_bytes_up_total,
+// dist_task_have_bytes, dist_task_pieces_verified, dist_task_pieces,
+// dist_task_pieces_failed_total, dist_task_peers, dist_task_failed, dist_task_assist_mode{mode},
+// dist_task_assist_switches; dist_tasks{role,state}; per origin lease dist_origin_lease{phase},
+// dist_origin_lease_conns, dist_origin_requests_in_flight, dist_origin_bytes_total; on a
+// controller dist_controller_distributions{state}, dist_controller_assignments{role,state},
+// dist_controller_hosts{online}, dist_controller_bytes{source}. No name was renamed.
+//
+// Added, over tasks and without per-task labels: dist_host_bytes_total{source},
+// dist_host_bytes_up_total, dist_host_pieces_failed_total, dist_host_assist_mode_changes_total
+// {from,to}, and the histograms dist_task_first_byte_seconds{role} and
+// dist_task_complete_seconds{role} (from when the daemon took the task up: a sampler looks at the
+// tasks every SampleEvery). The controller adds its own (controller/metrics.go):
+// dist_controller_http_request_duration_seconds{route,code},
+// dist_controller_http_response_size_bytes{route}, dist_controller_store_duration_seconds{op},
+// dist_controller_watch_wakeups_total{cause}, dist_controller_watch_answer_tasks,
+// dist_controller_lease_requests_total{origin,outcome}, dist_controller_requests_in_flight{queue}
+// and dist_controller_origin_* (load of each origin against its caps). The Go runtime and process
+// collectors add go_* and process_*. dashboard.json is a Grafana dashboard over these names.
 package metrics
 
 import (
 	"cmp"
+	"context"
+	_ "embed"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"dist/core/api"
+	"dist/core/hybrid"
 	"dist/core/lease"
 	"dist/daemon/controller"
 )
 
-// metric is one sample of the Prometheus text exposition format.
-type metric struct {
-	name   string
-	labels [][2]string
-	value  float64
-}
+// Dashboard is the Grafana dashboard over this package's metrics (dashboard.json), for packages
+// to install and operators to import.
+//
+//go:embed dashboard.json
+var Dashboard []byte
 
-// family is the samples of one metric name with its help and type.
-type family struct {
-	name, help, kind string
-	samples          []metric
-}
-
-// metricSet gathers families in the order they are first used.
-type metricSet struct {
-	order []string
-	fams  map[string]*family
-}
-
-func (m *metricSet) add(name, kind, help string, v float64, labels ...string) {
-	if m.fams == nil {
-		m.fams = map[string]*family{}
-	}
-	f := m.fams[name]
-	if f == nil {
-		f = &family{name: name, help: help, kind: kind}
-		m.fams[name] = f
-		m.order = append(m.order, name)
-	}
-	s := metric{name: name, value: v}
-	for i := 0; i+1 < len(labels); i += 2 {
-		s.labels = append(s.labels, [2]string{labels[i], labels[i+1]})
-	}
-	f.samples = append(f.samples, s)
-}
-
-// write renders the set in the text exposition format, version 0.0.4.
-func (m *metricSet) write(w io.Writer) error {
-	var b strings.Builder
-	for _, name := range m.order {
-		f := m.fams[name]
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f.name, escapeHelp(f.help), f.name, f.kind)
-		for _, s := range f.samples {
-			b.WriteString(s.name)
-			if len(s.labels) > 0 {
-				b.WriteByte('{')
-				for i, l := range s.labels {
-					if i > 0 {
-						b.WriteByte(',')
-					}
-					fmt.Fprintf(&b, "%s=\"%s\"", l[0], escapeLabel(l[1]))
-				}
-				b.WriteByte('}')
-			}
-			b.WriteByte(' ')
-			b.WriteString(strconv.FormatFloat(s.value, 'g', -1, 64))
-			b.WriteByte('\n')
-		}
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
-}
-
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(s)
-}
+// SampleEvery is how often Run looks at the tasks: the time to first byte and to completion are
+// measured from the first look that saw a task, so within this of when it was taken up.
+const SampleEvery = 250 * time.Millisecond
 
 // Task is one task's figures.
 type Task struct {
@@ -104,98 +72,328 @@ type Source struct {
 	Tasks      func() []Task
 	Leases     func() []lease.State
 	Controller *controller.Server // nil unless the daemon holds the controller role
+	Logger     *slog.Logger       // nil: errors of a scrape are only answered
+	Now        func() time.Time   // nil: time.Now
 }
 
-// Handler answers GET /metrics.
-func Handler(s Source) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var m metricSet
-		m.add("dist_up", "gauge", "1 while the daemon runs.", 1, "host", s.Host, "roles", strings.Join(api.RoleNames(s.Roles), ","))
-		taskMetrics(&m, s.Tasks())
-		leaseMetrics(&m, s.Leases())
-		if s.Controller != nil {
-			st, err := s.Controller.Stats(r.Context())
-			if err != nil {
-				http.Error(w, "controller figures: "+err.Error(), http.StatusInternalServerError)
-				return
-			}
-			controllerMetrics(&m, st)
+// Metrics is one daemon's registry and the sampler that feeds its counters over tasks.
+type Metrics struct {
+	src     Source
+	reg     *prometheus.Registry
+	handler http.Handler
+	host    *hostStats
+}
+
+// New builds the registry of the daemon that src describes.
+func New(src Source) *Metrics {
+	if src.Now == nil {
+		src.Now = time.Now
+	}
+	m := &Metrics{src: src, reg: prometheus.NewRegistry(), host: newHostStats(src)}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.host,
+	)
+	if src.Controller != nil {
+		m.reg.MustRegister(src.Controller.Collector())
+	}
+	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}
+	if src.Logger != nil {
+		opts.ErrorLog = slogPrinter{src.Logger}
+	}
+	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, opts))
+	return m
+}
+
+// Handler answers GET /metrics for src; without Run, the counters over tasks are fed only when
+// scraped.
+func Handler(src Source) http.HandlerFunc { return New(src).ServeHTTP }
+
+// ServeHTTP answers GET /metrics.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
+
+// Registry is the daemon's registry, for tests and embedders that gather in process.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Run looks at the tasks every SampleEvery until ctx ends, so that the counters over tasks see a
+// task that ends between two scrapes, and its times are measured from when it was taken up.
+func (m *Metrics) Run(ctx context.Context) {
+	tick := time.NewTicker(SampleEvery)
+	defer tick.Stop()
+	for {
+		m.host.sync()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_ = m.write(w)
 	}
 }
 
-// taskMetrics adds the figures of the daemon's tasks.
-func taskMetrics(m *metricSet, rows []Task) {
-	slices.SortFunc(rows, func(a, b Task) int { return cmp.Compare(a.Report.ID, b.Report.ID) })
+type slogPrinter struct{ log *slog.Logger }
 
-	queue := map[string]int{}
+func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics scrape failed", "err", fmt.Sprint(v...)) }
+
+// Descriptions of the figures read when scraped.
+var (
+	descUp = prometheus.NewDesc("dist_up", "1 while the daemon runs.", []string{"host", "roles"}, nil)
+
+	taskLabels      = []string{"dist", "role"}
+	descTaskBytes   = prometheus.NewDesc("dist_task_bytes_total", "Bytes received by a task, by source (bt, http-relay, http-origin).", append(taskLabels, "source"), nil)
+	descTaskUp      = prometheus.NewDesc("dist_task_bytes_up_total", "Bytes a task sent to peers, over BitTorrent and HTTP.", taskLabels, nil)
+	descTaskHave    = prometheus.NewDesc("dist_task_have_bytes", "Bytes a task holds, verified.", taskLabels, nil)
+	descTaskPieces  = prometheus.NewDesc("dist_task_pieces_verified", "Pieces a task holds, verified.", taskLabels, nil)
+	descTaskPieceN  = prometheus.NewDesc("dist_task_pieces", "Pieces of a task's file.", taskLabels, nil)
+	descTaskBad     = prometheus.NewDesc("dist_task_pieces_failed_total", "Pieces received (over BitTorrent or HTTP) that failed their hash and were discarded.", taskLabels, nil)
+	descTaskPeers   = prometheus.NewDesc("dist_task_peers", "Connected BitTorrent peers of a task.", taskLabels, nil)
+	descTaskFailed  = prometheus.NewDesc("dist_task_failed", "1 when a task gave up.", taskLabels, nil)
+	descTaskMode    = prometheus.NewDesc("dist_task_assist_mode", "The hybrid mode of a client task (bt, assisting, http-main): 1 for the current one.", append(taskLabels, "mode"), nil)
+	descTaskSwitch  = prometheus.NewDesc("dist_task_assist_switches", "Hybrid mode changes of a client task still in its report.", taskLabels, nil)
+	descTasks       = prometheus.NewDesc("dist_tasks", "Tasks of this host by role and state; pending and waiting ones are its queue.", []string{"role", "state"}, nil)
+	descLease       = prometheus.NewDesc("dist_origin_lease", "1 for the phase of this host's origin lease (leased, waiting, idle).", []string{"origin", "phase"}, nil)
+	descLeaseConns  = prometheus.NewDesc("dist_origin_lease_conns", "Connections granted by the origin lease.", []string{"origin"}, nil)
+	descLeaseInUse  = prometheus.NewDesc("dist_origin_requests_in_flight", "Origin requests in flight under the lease.", []string{"origin"}, nil)
+	descLeaseBytes  = prometheus.NewDesc("dist_origin_bytes_total", "Bytes admitted from the origin.", []string{"origin"}, nil)
+	descCtlDists    = prometheus.NewDesc("dist_controller_distributions", "Distributions by state.", []string{"state"}, nil)
+	descCtlAssigns  = prometheus.NewDesc("dist_controller_assignments", "Assignments of live distributions by role and state; pending ones are the delivery queue.", []string{"role", "state"}, nil)
+	descCtlHosts    = prometheus.NewDesc("dist_controller_hosts", "Hosts known to the controller.", []string{"online"}, nil)
+	descCtlBytes    = prometheus.NewDesc("dist_controller_bytes", "Bytes received by clients of live distributions, by source.", []string{"source"}, nil)
+	descCtlStatsErr = prometheus.NewDesc("dist_controller_stats", "The controller's figures could not be read.", nil, nil)
+)
+
+// hostStats is the daemon's collector: the figures read when scraped, and the counters and
+// histograms over its tasks, fed by sync from one look at the tasks to the next.
+type hostStats struct {
+	src Source
+
+	mu    sync.Mutex
+	tasks map[string]*taskSeen // by task id
+
+	bytes       *prometheus.CounterVec // source
+	bytesUp     prometheus.Counter
+	bad         prometheus.Counter
+	modes       *prometheus.CounterVec   // from, to
+	firstByte   *prometheus.HistogramVec // role
+	completions *prometheus.HistogramVec // role
+}
+
+// taskSeen is what the last look saw of one task.
+type taskSeen struct {
+	seenMs              int64 // when a look first saw the task
+	bytes               [3]int64
+	up, bad             int64
+	lastModeMs          int64
+	firstDone, doneDone bool // its times are observed (or were before the first look)
+}
+
+func newHostStats(src Source) *hostStats {
+	// From a second on loopback to a day over a thin link.
+	times := prometheus.ExponentialBucketsRange(0.05, 86400, 20)
+	h := &hostStats{src: src, tasks: map[string]*taskSeen{},
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dist_host_bytes_total",
+			Help: "Bytes this host's tasks received since the daemon started, by source (bt, http-relay, http-origin)."}, []string{"source"}),
+		bytesUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "dist_host_bytes_up_total",
+			Help: "Bytes this host's tasks sent to peers since the daemon started."}),
+		bad: prometheus.NewCounter(prometheus.CounterOpts{Name: "dist_host_pieces_failed_total",
+			Help: "Pieces this host received that failed their hash (verification failures) since the daemon started."}),
+		modes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dist_host_assist_mode_changes_total",
+			Help: "Hybrid mode changes of this host's client tasks, by mode left and mode entered."}, []string{"from", "to"}),
+		firstByte: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dist_task_first_byte_seconds",
+			Help: "Time from when the daemon took a task up to its first byte, over tasks.", Buckets: times}, []string{"role"}),
+		completions: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dist_task_complete_seconds",
+			Help: "Time from when the daemon took a task up to its file in place and verified, over tasks.", Buckets: times}, []string{"role"}),
+	}
+	// Series at zero from the start, so that rates and dashboards see them before the first task.
+	for _, src := range []string{api.SourceBT, api.SourceHTTPRelay, api.SourceHTTPOrigin} {
+		h.bytes.WithLabelValues(src)
+	}
+	for _, r := range src.Roles {
+		if r == api.RoleClient || r == api.RoleRelay {
+			h.firstByte.WithLabelValues(string(r))
+			h.completions.WithLabelValues(string(r))
+		}
+	}
+	return h
+}
+
+// Describe sends nothing: the collector is unchecked, its per-task series come and go.
+func (h *hostStats) Describe(chan<- *prometheus.Desc) {}
+
+// Collect takes a fresh look at the tasks, then answers every figure of the daemon.
+func (h *hostStats) Collect(ch chan<- prometheus.Metric) {
+	rows := h.sync()
+	for _, c := range []prometheus.Collector{h.bytes, h.bytesUp, h.bad, h.modes, h.firstByte, h.completions} {
+		c.Collect(ch)
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1, h.src.Host, strings.Join(api.RoleNames(h.src.Roles), ","))
+	taskMetrics(ch, rows)
+	if h.src.Leases != nil {
+		leaseMetrics(ch, h.src.Leases())
+	}
+	if h.src.Controller != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st, err := h.src.Controller.Stats(ctx)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(descCtlStatsErr, err)
+			return
+		}
+		controllerMetrics(ch, st)
+	}
+}
+
+// modeName keeps the mode labels to the known modes.
+func modeName(m string) string {
+	switch m {
+	case hybrid.ModeBT, hybrid.ModeAssist, hybrid.ModeHTTPMain, hybrid.ModeExchange:
+		return m
+	}
+	return "other"
+}
+
+// sync looks at the tasks once: it adds what each received, sent and discarded since the last look
+// to the counters, counts new mode changes, and observes the times of tasks that just got their
+// first byte or finished. Answers the rows it looked at.
+func (h *hostStats) sync() []Task {
+	if h.src.Tasks == nil {
+		return nil
+	}
+	// Looked at under the lock: two looks applied out of order would count growth twice.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rows := h.src.Tasks()
+	nowMs := h.src.Now().UnixMilli()
+	live := make(map[string]bool, len(rows))
 	for _, r := range rows {
-		queue[string(r.Role)+"/"+string(r.Report.State)]++
-		l := []string{"dist", r.Dist, "role", string(r.Role)}
-		for _, src := range []struct {
+		rep := r.Report
+		live[rep.ID] = true
+		t := h.tasks[rep.ID]
+		if t == nil {
+			// A first byte or an end well before this first look belongs to a task taken up
+			// before the daemon could see it (a restart): its times are not known.
+			late := nowMs - 4*SampleEvery.Milliseconds()
+			t = &taskSeen{seenMs: nowMs,
+				firstDone: rep.FirstByteMs != 0 && rep.FirstByteMs < late,
+				doneDone:  rep.DoneMs != 0 && rep.DoneMs < late}
+			h.tasks[rep.ID] = t
+		}
+		for i, src := range []struct {
 			name string
 			n    int64
-		}{{api.SourceBT, r.Report.BytesBT}, {api.SourceHTTPRelay, r.Report.BytesHTTPRelay}, {api.SourceHTTPOrigin, r.Report.BytesHTTPOrigin}} {
-			m.add("dist_task_bytes_total", "counter", "Bytes received by a task, by source (bt, http-relay, http-origin).",
-				float64(src.n), append(l, "source", src.name)...)
+		}{{api.SourceBT, rep.BytesBT}, {api.SourceHTTPRelay, rep.BytesHTTPRelay}, {api.SourceHTTPOrigin, rep.BytesHTTPOrigin}} {
+			h.bytes.WithLabelValues(src.name).Add(float64(grown(&t.bytes[i], src.n)))
 		}
-		m.add("dist_task_bytes_up_total", "counter", "Bytes a task sent to peers, over BitTorrent and HTTP.", float64(r.Report.BytesUp), l...)
-		m.add("dist_task_have_bytes", "gauge", "Bytes a task holds, verified.", float64(r.Report.Have), l...)
-		m.add("dist_task_pieces_verified", "gauge", "Pieces a task holds, verified.", float64(r.Pieces), l...)
-		m.add("dist_task_pieces", "gauge", "Pieces of a task's file.", float64(r.PieceN), l...)
-		m.add("dist_task_pieces_failed_total", "counter", "Pieces received (over BitTorrent or HTTP) that failed their hash and were discarded.", float64(r.Bad), l...)
-		m.add("dist_task_peers", "gauge", "Connected BitTorrent peers of a task.", float64(r.Report.Peers), l...)
+		h.bytesUp.Add(float64(grown(&t.up, rep.BytesUp)))
+		h.bad.Add(float64(grown(&t.bad, r.Bad)))
+		last := t.lastModeMs
+		for _, mc := range rep.ModeChanges {
+			if mc.AtMs > last {
+				h.modes.WithLabelValues(modeName(mc.From), modeName(mc.To)).Inc()
+				t.lastModeMs = max(t.lastModeMs, mc.AtMs)
+			}
+		}
+		role := string(r.Role)
+		if !t.firstDone && rep.FirstByteMs != 0 {
+			t.firstDone = true
+			h.firstByte.WithLabelValues(role).Observe(float64(max(rep.FirstByteMs-t.seenMs, 0)) / 1000)
+		}
+		if !t.doneDone && rep.DoneMs != 0 {
+			t.doneDone = true
+			h.completions.WithLabelValues(role).Observe(float64(max(rep.DoneMs-t.seenMs, 0)) / 1000)
+		}
+	}
+	for id := range h.tasks {
+		if !live[id] {
+			delete(h.tasks, id)
+		}
+	}
+	return rows
+}
+
+// grown answers how much a task counter grew since *last and keeps the new value. A counter that
+// went down (the task started over) grew by nothing.
+func grown(last *int64, now int64) int64 {
+	d := now - *last
+	*last = now
+	return max(d, 0)
+}
+
+// taskMetrics answers the figures of the daemon's tasks. A second task of one distribution and
+// role (not expected) is left out: two series of one label set would spoil the whole scrape.
+func taskMetrics(ch chan<- prometheus.Metric, rows []Task) {
+	rows = slices.Clone(rows)
+	slices.SortFunc(rows, func(a, b Task) int { return cmp.Compare(a.Report.ID, b.Report.ID) })
+	g := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	c := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+	}
+	queue := map[[2]string]int{}
+	seen := map[[2]string]bool{}
+	for _, r := range rows {
+		queue[[2]string{string(r.Role), string(r.Report.State)}]++
+		k := [2]string{r.Dist, string(r.Role)}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		dist, role := r.Dist, string(r.Role)
+		c(descTaskBytes, float64(r.Report.BytesBT), dist, role, api.SourceBT)
+		c(descTaskBytes, float64(r.Report.BytesHTTPRelay), dist, role, api.SourceHTTPRelay)
+		c(descTaskBytes, float64(r.Report.BytesHTTPOrigin), dist, role, api.SourceHTTPOrigin)
+		c(descTaskUp, float64(r.Report.BytesUp), dist, role)
+		g(descTaskHave, float64(r.Report.Have), dist, role)
+		g(descTaskPieces, float64(r.Pieces), dist, role)
+		g(descTaskPieceN, float64(r.PieceN), dist, role)
+		c(descTaskBad, float64(r.Bad), dist, role)
+		g(descTaskPeers, float64(r.Report.Peers), dist, role)
 		failed := 0.0
 		if r.Report.State == api.TaskFailed {
 			failed = 1
 		}
-		m.add("dist_task_failed", "gauge", "1 when a task gave up.", failed, l...)
+		g(descTaskFailed, failed, dist, role)
 		if r.Report.Mode != "" {
-			m.add("dist_task_assist_mode", "gauge", "The hybrid mode of a client task (bt, assisting, http-main): 1 for the current one.",
-				1, append(l, "mode", r.Report.Mode)...)
-			m.add("dist_task_assist_switches", "gauge", "Hybrid mode changes of a client task still in its report.",
-				float64(len(r.Report.ModeChanges)), l...)
+			g(descTaskMode, 1, dist, role, r.Report.Mode)
+			g(descTaskSwitch, float64(len(r.Report.ModeChanges)), dist, role)
 		}
 	}
-	keys := make([]string, 0, len(queue))
-	for k := range queue {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		role, state, _ := strings.Cut(k, "/")
-		m.add("dist_tasks", "gauge", "Tasks of this host by role and state; pending and waiting ones are its queue.",
-			float64(queue[k]), "role", role, "state", state)
+	for k, n := range queue {
+		g(descTasks, float64(n), k[0], k[1])
 	}
 }
 
-// leaseMetrics adds the state of the daemon's origin leases.
-func leaseMetrics(m *metricSet, states []lease.State) {
-	slices.SortFunc(states, func(a, b lease.State) int { return cmp.Compare(a.Origin, b.Origin) })
+// leaseMetrics answers the state of the daemon's origin leases.
+func leaseMetrics(ch chan<- prometheus.Metric, states []lease.State) {
+	seen := map[string]bool{}
 	for _, s := range states {
-		m.add("dist_origin_lease", "gauge", "1 for the phase of this host's origin lease (leased, waiting, idle).", 1,
-			"origin", s.Origin, "phase", s.Phase)
-		m.add("dist_origin_lease_conns", "gauge", "Connections granted by the origin lease.", float64(s.Lease.Conns), "origin", s.Origin)
-		m.add("dist_origin_requests_in_flight", "gauge", "Origin requests in flight under the lease.", float64(s.InUse), "origin", s.Origin)
-		m.add("dist_origin_bytes_total", "counter", "Bytes admitted from the origin.", float64(s.Bytes), "origin", s.Origin)
+		if seen[s.Origin] {
+			continue
+		}
+		seen[s.Origin] = true
+		ch <- prometheus.MustNewConstMetric(descLease, prometheus.GaugeValue, 1, s.Origin, s.Phase)
+		ch <- prometheus.MustNewConstMetric(descLeaseConns, prometheus.GaugeValue, float64(s.Lease.Conns), s.Origin)
+		ch <- prometheus.MustNewConstMetric(descLeaseInUse, prometheus.GaugeValue, float64(s.InUse), s.Origin)
+		ch <- prometheus.MustNewConstMetric(descLeaseBytes, prometheus.CounterValue, float64(s.Bytes), s.Origin)
 	}
 }
 
-// controllerMetrics adds what the controller keeps.
-func controllerMetrics(m *metricSet, st controller.Stats) {
+// controllerMetrics answers what the controller keeps.
+func controllerMetrics(ch chan<- prometheus.Metric, st controller.Stats) {
+	g := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
 	for _, x := range st.Distributions {
-		m.add("dist_controller_distributions", "gauge", "Distributions by state.", float64(x.N), "state", x.Key)
+		g(descCtlDists, float64(x.N), x.Key)
 	}
 	for _, x := range st.Assignments {
 		role, state, _ := strings.Cut(x.Key, "/")
-		m.add("dist_controller_assignments", "gauge", "Assignments of live distributions by role and state; pending ones are the delivery queue.",
-			float64(x.N), "role", role, "state", state)
+		g(descCtlAssigns, float64(x.N), role, state)
 	}
-	m.add("dist_controller_hosts", "gauge", "Hosts known to the controller.", float64(st.Hosts), "online", "false")
-	m.add("dist_controller_hosts", "gauge", "Hosts known to the controller.", float64(st.Online), "online", "true")
+	g(descCtlHosts, float64(st.Hosts), "false")
+	g(descCtlHosts, float64(st.Online), "true")
 	for _, x := range st.Bytes {
-		m.add("dist_controller_bytes", "gauge", "Bytes received by clients of live distributions, by source.", float64(x.N), "source", x.Key)
+		g(descCtlBytes, float64(x.N), x.Key)
 	}
 }

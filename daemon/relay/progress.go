@@ -174,6 +174,33 @@ func (p *pulled) waitFor(ctx context.Context, off int64) (int64, error) {
 	}
 }
 
+// waitOpen blocks until serving has started; a caller waiting here counts as a waiting request.
+func (p *pulled) waitOpen(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	counted := false
+	defer func() {
+		if counted {
+			p.waiting--
+		}
+	}()
+	for !p.open && p.bytes != p.size {
+		if p.err != nil {
+			return fmt.Errorf("%w: %w", serve.ErrFailed, p.err)
+		}
+		if !counted {
+			counted = true
+			p.waiting++
+			p.openIfDue()
+			continue
+		}
+		if err := p.awaitChange(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // pulledFile is the relay's file as task.Content: bytes are readable once they landed.
 type pulledFile struct {
 	p *pulled

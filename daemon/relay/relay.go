@@ -23,6 +23,7 @@ import (
 	"dist/core/fetch"
 	"dist/core/retry"
 	"dist/core/swarm"
+	"dist/daemon/early"
 	"dist/daemon/task"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	Workers int
 	// UpstreamTries is how often a relay tries the relay ahead of it before it pulls the origin.
 	UpstreamTries int
+	// Early, when set, gives each piece of a URL source to one client over HTTP as it lands — the
+	// client's stripe — before the metainfo exists; the clients exchange the stripes.
+	Early *early.Registry
 }
 
 // Defaults of Config.
@@ -67,6 +71,7 @@ func (c Config) withDefaults() Config {
 	if c.UpstreamTries <= 0 {
 		c.UpstreamTries = DefaultUpstreamTries
 	}
+
 	return c
 }
 
@@ -96,6 +101,7 @@ type pull struct {
 	rec      *swarm.Record
 	pc       *pulled
 	tor      *swarm.Torrent
+	src      *early.Source // the pieces given to clients before the metainfo exists; nil: none
 }
 
 // Run is the task.Runner of relay tasks.
@@ -120,6 +126,9 @@ func (r *Relay) Run(ctx context.Context, t *task.Task) error {
 	}
 	defer p.f.Close()
 	defer p.rec.Close()
+	if p.src != nil {
+		defer r.cfg.Early.AddSource(p.spec.DistID, p.src)()
+	}
 	return p.run(ctx)
 }
 
@@ -164,13 +173,30 @@ func (p *pull) open() error {
 			p.pc.add(i)
 		}
 	}
-	p.t.Have.Store(p.pc.held())
-	if p.pc.held() > 0 {
-		p.log.Info("relay resumes pull", "have", p.pc.held(), "size", p.size)
-	}
 	pf := pulledFile{p: p.pc, f: f}
 	if n := p.t.Env().Node; n != nil {
 		pf.pace = n.PaceUpload // one upload budget with BitTorrent (--bt-upload-rate)
+	}
+	if !p.meta.Known() && p.r.cfg.Early != nil {
+		pace := pf.pace
+		p.src = early.NewSource(p.size, p.pieceLen, func(ctx context.Context, b []byte, off int64) (int, error) {
+			if pace != nil {
+				if err := pace(ctx, len(b)); err != nil {
+					return 0, err
+				}
+			}
+			return f.ReadAt(b, off)
+		}, &p.t.HTTPUp)
+		p.src.Gate = p.pc.waitOpen // the start threshold holds for takes as for ranges
+		for i := range p.n {
+			if rec.Complete(i) {
+				p.src.Landed(i, rec.Hash(i))
+			}
+		}
+	}
+	p.t.Have.Store(p.pc.held())
+	if p.pc.held() > 0 {
+		p.log.Info("relay resumes pull", "have", p.pc.held(), "size", p.size)
 	}
 	p.t.Serve(pf)
 	return nil
@@ -190,6 +216,7 @@ func (p *pull) run(ctx context.Context) error {
 		if err := p.seed(ctx); err != nil {
 			return err
 		}
+
 		p.t.Go(func() { p.t.Sample(ctx, p.tor, nil) })
 	}
 	// The whole-file checksum follows the pull in file order, so it is ready with the last piece.
@@ -287,6 +314,9 @@ func (p *pull) onChunk(c int, data []byte) error {
 			return
 		}
 		p.rec.MarkComplete(i, h[:])
+		if p.src != nil {
+			p.src.Landed(i, h[:])
+		}
 		if p.pc.add(i) {
 			p.t.Have.Add(p.pc.pieceSize(i))
 		}

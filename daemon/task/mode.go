@@ -25,12 +25,15 @@ type modeEntry struct {
 	sent   int
 }
 
-// toReport answers the changes still to be repeated in reports.
-func (m *modeState) toReport() []api.ModeChange {
+// toReport answers the changes still to be repeated in reports; send counts this report as one
+// of their repeats.
+func (m *modeState) toReport(send bool) []api.ModeChange {
 	var out []api.ModeChange
 	for i := range m.log {
 		if m.log[i].sent < modeReports {
-			m.log[i].sent++
+			if send {
+				m.log[i].sent++
+			}
 			out = append(out, m.log[i].change)
 		}
 	}

@@ -77,6 +77,7 @@ type Task struct {
 	Have, BT, HTTPRelay, HTTPOrigin, Up atomic.Int64
 	PeerConns                           atomic.Int64
 	HTTPUp                              atomic.Int64 // bytes served over HTTP (Up is BitTorrent's)
+	HTTPPeers                           atomic.Int64 // bytes from peers over HTTP before the metainfo (reported with BT's: the swarm's)
 	HTTPBadPieces                       atomic.Int64 // pieces fetched over HTTP that failed their hash
 	Complete                            atomic.Bool  // every byte is here and verified
 
@@ -287,16 +288,24 @@ func (t *Task) SetDone(ms int64) {
 	t.doneAt = ms
 }
 
-// Report is the task's state for the controller.
-func (t *Task) Report() api.TaskReport {
+// Report is the task's state as a look at it answers (status, metrics): it carries the mode
+// changes still to be sent, and sends nothing.
+func (t *Task) Report() api.TaskReport { return t.report(false) }
+
+// Outgoing is the report sent to the controller: each mode change it carries uses up one of its
+// repeats. Only the agent's report loop calls it, so a look at the task never takes a change
+// from the controller.
+func (t *Task) Outgoing() api.TaskReport { return t.report(true) }
+
+func (t *Task) report(send bool) api.TaskReport {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return api.TaskReport{
 		ID: t.spec.ID, State: t.state, Have: t.Have.Load(),
-		BytesBT: t.BT.Load(), BytesHTTPRelay: t.HTTPRelay.Load(), BytesHTTPOrigin: t.HTTPOrigin.Load(),
+		BytesBT: t.BT.Load() + t.HTTPPeers.Load(), BytesHTTPRelay: t.HTTPRelay.Load(), BytesHTTPOrigin: t.HTTPOrigin.Load(),
 		BytesUp: t.Up.Load() + t.HTTPUp.Load(), Peers: int(t.PeerConns.Load()),
 		FirstByteMs: t.first, DoneMs: t.doneAt, Error: cmp.Or(t.errMsg, t.problem), ErrorCode: t.errCode,
-		Mode: t.mode.mode, ModeReason: t.mode.reason, ModeChanges: t.mode.toReport(),
+		Mode: t.mode.mode, ModeReason: t.mode.reason, ModeChanges: t.mode.toReport(send),
 	}
 }
 
