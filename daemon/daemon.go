@@ -156,6 +156,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	})
 	mux.Handle("GET /metrics", met)
 	mux.Handle(metrics.PprofPath, metrics.Pprof(d.cfg.AdminToken))
+	env.PieceTime = met.PieceFetched // before any task starts: the agent runs below
 	d.group.Go(func() error { met.Run(ctx); return nil })
 	// No read or write timeout: a watch is a long poll and a relay streams a whole file in one
 	// answer (net/http cancels a request's context when a read deadline passes, even after the
@@ -301,7 +302,8 @@ func (d *Daemon) taskFigures() []metrics.Task {
 	ts := d.agent.Tasks()
 	out := make([]metrics.Task, 0, len(ts))
 	for _, t := range ts {
-		r := metrics.Task{Report: t.Report(), Role: t.Role(), Dist: t.DistID(), Bad: t.HTTPBadPieces.Load()}
+		r := metrics.Task{Report: t.Report(), Role: t.Role(), Dist: t.DistID(), Bad: t.HTTPBadPieces.Load(),
+			TakenMs: t.TakenAt().UnixMilli()}
 		if tor := t.Torrent(); tor != nil {
 			st := tor.Stats()
 			r.Pieces, r.PieceN = st.PiecesComplete, st.Pieces

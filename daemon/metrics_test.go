@@ -116,6 +116,8 @@ func TestMetricsOfARunningFleet(t *testing.T) {
 			{"controller", ctl, "dist_controller_watch_answer_tasks", nil},
 			{"client", client, "dist_task_first_byte_seconds", []string{"role", "client"}},
 			{"client", client, "dist_task_complete_seconds", []string{"role", "client"}},
+			// A URL source: the lone client takes its pieces from the relay before the metainfo.
+			{"client", client, "dist_host_piece_fetch_seconds", []string{"source", "http-relay"}},
 			{"relay", relay, "dist_task_complete_seconds", []string{"role", "relay"}},
 		} {
 			f := c.fams[c.name]

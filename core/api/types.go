@@ -9,6 +9,9 @@ const (
 	SourceBT         = "bt"
 	SourceHTTPRelay  = "http-relay"
 	SourceHTTPOrigin = "http-origin"
+	// SourceHTTPPeer is another client over HTTP (the early exchange, before the metainfo): its
+	// bytes are counted with bt's, the swarm's, and timed apart.
+	SourceHTTPPeer = "http-peer"
 )
 
 // Host is a daemon known to the controller.

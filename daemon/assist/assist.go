@@ -299,7 +299,9 @@ func (a *assister) fetchPiece(ctx context.Context, i int, srcs []httpSource) fet
 				return res
 			}
 		}
+		start := time.Now()
 		err := a.get(ctx, s, off, buf)
+		took := time.Since(start)
 		if err == nil {
 			if a.tor.HasPiece(i) {
 				return res
@@ -320,8 +322,10 @@ func (a *assister) fetchPiece(ctx context.Context, i int, srcs []httpSource) fet
 		}
 		if s.origin {
 			a.t.HTTPOrigin.Add(n)
+			a.t.Env().PieceFetched(api.SourceHTTPOrigin, took)
 		} else {
 			a.t.HTTPRelay.Add(n)
+			a.t.Env().PieceFetched(api.SourceHTTPRelay, took)
 		}
 		a.t.MarkFirstByte()
 		res.src, res.n, res.err = s, n, nil

@@ -112,7 +112,12 @@ func (c *Client) exchangeBeforeMetainfo(ctx context.Context, t *task.Task) (sum 
 		},
 		HTTP:      t.Env().Pull,
 		FromRelay: &t.HTTPRelay, FromPeers: &t.HTTPPeers, Bad: &t.HTTPBadPieces,
-		OnPiece: func(n int64) {
+		OnPiece: func(n int64, fromRelay bool, took time.Duration) {
+			src := api.SourceHTTPPeer
+			if fromRelay {
+				src = api.SourceHTTPRelay
+			}
+			t.Env().PieceFetched(src, took)
 			t.Have.Add(n)
 			t.MarkFirstByte()
 			t.SetStateIf(api.TaskWaiting, api.TaskDownloading)

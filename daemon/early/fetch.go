@@ -42,8 +42,9 @@ type Fetch struct {
 	HTTP    *http.Client
 	// FromRelay and FromPeers count the bytes received; Bad the pieces that failed their hash.
 	FromRelay, FromPeers, Bad *atomic.Int64
-	// OnPiece is told the size of every piece that lands (progress, first byte).
-	OnPiece func(n int64)
+	// OnPiece is told the size of every piece that lands (progress, first byte), whether it came
+	// from the relay, and how long its fetch took.
+	OnPiece func(n int64, fromRelay bool, took time.Duration)
 	Limit   *rate.Limiter // the push's HTTP speed limit; nil: none
 	// Known is closed when the metainfo exists: from then on a stalled exchange hands over.
 	Known <-chan struct{}
@@ -295,6 +296,7 @@ func (r *run) takeOne(ctx context.Context, relay string) error {
 	}
 	tctx, cancel := context.WithTimeout(ctx, r.cfg.TakeWait+r.cfg.PieceTimeout)
 	defer cancel()
+	start := time.Now() // a take waits for a piece to give: its time is the relay's pace too
 	resp, err := r.get(tctx, http.MethodPost, relay+Path(r.f.ID)+"/take"+q, has)
 	if err != nil {
 		return err
@@ -325,7 +327,7 @@ func (r *run) takeOne(ctx context.Context, relay string) error {
 		return nil // it came from a peer meanwhile
 	}
 	defer r.release(i)
-	if err := r.receive(ctx, resp.Body, i, h, r.f.FromRelay); err != nil {
+	if err := r.receive(ctx, resp.Body, i, h, r.f.FromRelay, true, start); err != nil {
 		return fmt.Errorf("piece %d from relay %s: %w", i, relay, err)
 	}
 	return nil
@@ -544,6 +546,7 @@ func (r *run) fromPeer(ctx context.Context, i int, p *peer) error {
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PieceTimeout)
 	defer cancel()
+	start := time.Now()
 	resp, err := r.get(ctx, http.MethodGet, p.url+Path(r.f.ID)+"/piece/"+strconv.Itoa(i), nil)
 	if err != nil {
 		return err
@@ -552,13 +555,13 @@ func (r *run) fromPeer(ctx context.Context, i int, p *peer) error {
 	if err := r.check(resp); err != nil {
 		return err
 	}
-	return r.receive(ctx, resp.Body, i, h, r.f.FromPeers)
+	return r.receive(ctx, resp.Body, i, h, r.f.FromPeers, false, start)
 }
 
 // receive reads piece i from body into its place in the file, hashing it on the way, and lands
 // it when it matches want. A piece that does not match stays unrecorded: it is never served,
 // never counted, and fetched again elsewhere.
-func (r *run) receive(ctx context.Context, body io.Reader, i int, want [sha1.Size]byte, counter *atomic.Int64) error {
+func (r *run) receive(ctx context.Context, body io.Reader, i int, want [sha1.Size]byte, counter *atomic.Int64, fromRelay bool, start time.Time) error {
 	off := int64(i) * r.f.PieceLen
 	size := min(r.f.PieceLen, r.f.Size-off)
 	bp := stepPool.Get().(*[]byte)
@@ -600,7 +603,7 @@ func (r *run) receive(ctx context.Context, body io.Reader, i int, want [sha1.Siz
 	r.f.Landed(i, h)
 	r.f.Member.Add(i)
 	if r.f.OnPiece != nil {
-		r.f.OnPiece(size)
+		r.f.OnPiece(size, fromRelay, time.Since(start))
 	}
 	r.mu.Lock()
 	r.have.set(i)

@@ -15,7 +15,9 @@
 // dist_host_bytes_up_total, dist_host_pieces_failed_total, dist_host_assist_mode_changes_total
 // {from,to}, and the histograms dist_task_first_byte_seconds{role} and
 // dist_task_complete_seconds{role} (from when the daemon took the task up: a sampler looks at the
-// tasks every SampleEvery). The controller adds its own (controller/metrics.go):
+// tasks every SampleEvery), and dist_host_piece_fetch_seconds{source} (pieces over HTTP: the
+// assist, the relay's stripes, other clients before the metainfo; told by the fetchers through
+// task.Env.PieceTime). The controller adds its own (controller/metrics.go):
 // dist_controller_http_request_duration_seconds{route,code},
 // dist_controller_http_response_size_bytes{route}, dist_controller_store_duration_seconds{op},
 // dist_controller_watch_wakeups_total{cause}, dist_controller_watch_answer_tasks,
@@ -52,8 +54,8 @@ import (
 //go:embed dashboard.json
 var Dashboard []byte
 
-// SampleEvery is how often Run looks at the tasks: the time to first byte and to completion are
-// measured from the first look that saw a task, so within this of when it was taken up.
+// SampleEvery is how often Run looks at the tasks. The time to first byte and to completion count
+// from Task.TakenMs; without it, from the first look that saw the task (within this of it).
 const SampleEvery = 250 * time.Millisecond
 
 // Task is one task's figures.
@@ -63,6 +65,7 @@ type Task struct {
 	Dist           string
 	Pieces, PieceN int
 	Bad            int64 // pieces that failed their hash (BitTorrent and HTTP)
+	TakenMs        int64 // unix ms when the daemon took the task up; 0: unknown (the first look counts)
 }
 
 // Source is where the figures come from.
@@ -112,6 +115,17 @@ func Handler(src Source) http.HandlerFunc { return New(src).ServeHTTP }
 
 // ServeHTTP answers GET /metrics.
 func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
+
+// pieceSources are the sources PieceFetched takes; any other counts as the first.
+var pieceSources = []string{api.SourceHTTPRelay, api.SourceHTTPOrigin, api.SourceHTTPPeer}
+
+// PieceFetched observes one piece fetched over HTTP from source in took (task.Env.PieceTime).
+func (m *Metrics) PieceFetched(source string, took time.Duration) {
+	if !slices.Contains(pieceSources, source) {
+		source = pieceSources[0]
+	}
+	m.host.pieces.WithLabelValues(source).Observe(took.Seconds())
+}
 
 // Registry is the daemon's registry, for tests and embedders that gather in process.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
@@ -176,6 +190,7 @@ type hostStats struct {
 	modes       *prometheus.CounterVec   // from, to
 	firstByte   *prometheus.HistogramVec // role
 	completions *prometheus.HistogramVec // role
+	pieces      *prometheus.HistogramVec // source: pieces fetched over HTTP
 }
 
 // taskSeen is what the last look saw of one task.
@@ -204,6 +219,12 @@ func newHostStats(src Source) *hostStats {
 		completions: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dist_task_complete_seconds",
 			Help: "Time from when the daemon took a task up to its file in place and verified, over tasks.", Buckets: times}, []string{"role"}),
 	}
+	h.pieces = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dist_host_piece_fetch_seconds",
+		Help:    "Time to fetch one piece over HTTP, by source (http-relay, http-origin: the assist and the relay's stripes; http-peer: another client before the metainfo). BitTorrent's pieces are not timed one by one: its rate is in dist_host_bytes_total.",
+		Buckets: prometheus.ExponentialBucketsRange(0.001, 120, 16)}, []string{"source"})
+	for _, src := range pieceSources {
+		h.pieces.WithLabelValues(src)
+	}
 	// Series at zero from the start, so that rates and dashboards see them before the first task.
 	for _, src := range []string{api.SourceBT, api.SourceHTTPRelay, api.SourceHTTPOrigin} {
 		h.bytes.WithLabelValues(src)
@@ -223,7 +244,7 @@ func (h *hostStats) Describe(chan<- *prometheus.Desc) {}
 // Collect takes a fresh look at the tasks, then answers every figure of the daemon.
 func (h *hostStats) Collect(ch chan<- prometheus.Metric) {
 	rows := h.sync()
-	for _, c := range []prometheus.Collector{h.bytes, h.bytesUp, h.bad, h.modes, h.firstByte, h.completions} {
+	for _, c := range []prometheus.Collector{h.bytes, h.bytesUp, h.bad, h.modes, h.firstByte, h.completions, h.pieces} {
 		c.Collect(ch)
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1, h.src.Host, strings.Join(api.RoleNames(h.src.Roles), ","))
@@ -272,8 +293,11 @@ func (h *hostStats) sync() []Task {
 		if t == nil {
 			// A first byte or an end well before this first look belongs to a task taken up
 			// before the daemon could see it (a restart): its times are not known.
-			late := nowMs - 4*SampleEvery.Milliseconds()
-			t = &taskSeen{seenMs: nowMs,
+			late, seen := nowMs-4*SampleEvery.Milliseconds(), nowMs
+			if r.TakenMs > 0 { // known exactly: times count from it
+				late, seen = r.TakenMs, r.TakenMs
+			}
+			t = &taskSeen{seenMs: seen,
 				firstDone: rep.FirstByteMs != 0 && rep.FirstByteMs < late,
 				doneDone:  rep.DoneMs != 0 && rep.DoneMs < late}
 			h.tasks[rep.ID] = t

@@ -284,3 +284,25 @@ func dashboardQueries(t *testing.T) []string {
 	}
 	return out
 }
+
+// TestTimesCountFromWhenTheTaskWasTakenUp: with the time the daemon took a task up known, its
+// first byte is timed from then, even when the first look comes much later.
+func TestTimesCountFromWhenTheTaskWasTakenUp(t *testing.T) {
+	t.Parallel()
+	f, m := newFake(t)
+	taken := f.clock().Add(-10 * time.Second).UnixMilli()
+	row := client("t1", api.TaskReport{FirstByteMs: taken + 1500})
+	row.TakenMs = taken
+	f.set(f.clock(), row)
+	m.host.sync()
+	fam := gather(t, m)["dist_task_first_byte_seconds"]
+	var sum float64
+	var n uint64
+	for _, s := range fam.GetMetric() {
+		sum += s.GetHistogram().GetSampleSum()
+		n += s.GetHistogram().GetSampleCount()
+	}
+	if n != 1 || sum != 1.5 {
+		t.Errorf("first byte timed %d times, %v s in all; want once, 1.5 s after it was taken up", n, sum)
+	}
+}

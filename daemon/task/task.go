@@ -40,6 +40,16 @@ type Env struct {
 	// Holds reports whether another task of this host holds a finished copy of source (of size
 	// bytes): a push repeated then waits for its metainfo instead of streaming the file again.
 	Holds func(source string, size int64) bool
+	// PieceTime, when set, is told how long a piece fetched over HTTP took, by source
+	// (api.SourceHTTPRelay, api.SourceHTTPOrigin, api.SourceHTTPPeer): the metrics' histogram.
+	PieceTime func(source string, took time.Duration)
+}
+
+// PieceFetched tells the host's PieceTime, if any, that a piece came from source in took.
+func (e *Env) PieceFetched(source string, took time.Duration) {
+	if e != nil && e.PieceTime != nil {
+		e.PieceTime(source, took)
+	}
 }
 
 // Content is what a task serves over HTTP Range: the relay's file while it pulls, or a finished
@@ -55,6 +65,7 @@ type Content interface {
 type Task struct {
 	env     *Env
 	log     *slog.Logger
+	taken   time.Time     // when this daemon took the task up
 	metaSet chan struct{} // closed when the metainfo is known
 	peers   *Peers
 
@@ -90,7 +101,7 @@ type Task struct {
 // New makes the task of spec on the host env; Run starts it.
 func New(env *Env, spec api.Task) *Task {
 	t := &Task{env: env, spec: spec, state: api.TaskPending, metaSet: make(chan struct{}), exited: make(chan struct{}),
-		log: env.Log.With("task", spec.ID)}
+		log: env.Log.With("task", spec.ID), taken: time.Now()}
 	t.peers = newPeers(t)
 	t.takeMetainfo(spec.Metainfo)
 	return t
@@ -137,6 +148,9 @@ func (t *Task) Role() api.Role { return t.spec.Role }
 
 // Env is the host the task runs on.
 func (t *Task) Env() *Env { return t.env }
+
+// TakenAt answers when this daemon took the task up: its first byte and its end count from it.
+func (t *Task) TakenAt() time.Time { return t.taken }
 
 // Log is the task's logger.
 func (t *Task) Log() *slog.Logger { return t.log }
