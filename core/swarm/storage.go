@@ -45,6 +45,11 @@ type store struct {
 	rotten      atomic.Int64
 	torrent     atomic.Pointer[torrent.Torrent]
 
+	// timing holds, per piece, when its first chunk from a peer was written (unix ns; 0: none yet,
+	// -1: handed in by InjectPiece); onPiece hears the time to its hash. Nil: not timed.
+	timing  []atomic.Int64
+	onPiece func(time.Duration)
+
 	moveMu    sync.Mutex // one Move at a time
 	closeOnce sync.Once
 	closeErr  error
@@ -222,10 +227,27 @@ func (p piece) WriteAt(b []byte, off int64) (int, error) {
 	if off+int64(len(b)) > p.n {
 		return 0, fmt.Errorf("write piece %d: %d bytes at %d overflow %d", p.i, len(b), off, p.n)
 	}
+	if t := p.s.timing; t != nil && t[p.i].Load() == 0 {
+		t[p.i].CompareAndSwap(0, time.Now().UnixNano())
+	}
 	return p.s.writeAt(b, p.off+off)
 }
 
-func (p piece) MarkComplete() error            { return p.s.rec.markComplete(p.i) }
+func (p piece) MarkComplete() error {
+	if t := p.s.timing; t != nil {
+		if at := t[p.i].Swap(0); at > 0 {
+			p.s.onPiece(time.Duration(time.Now().UnixNano() - at))
+		}
+	}
+	return p.s.rec.markComplete(p.i)
+}
+
+// injected marks piece i as handed in whole by its caller: its time is not a peer's.
+func (s *store) injected(i int) {
+	if s.timing != nil {
+		s.timing[i].Store(-1)
+	}
+}
 func (p piece) MarkNotComplete() error         { return p.s.rec.MarkIncomplete(p.i) }
 func (p piece) Completion() storage.Completion { return p.s.rec.completion(p.i) }
 

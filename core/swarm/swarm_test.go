@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -630,4 +631,38 @@ func TestSeederNoticesRottenPiece(t *testing.T) {
 		t.Fatalf("the rotted seed did not fetch its piece again: %+v", rot.Stats())
 	}
 	checkFile(t, rotPath, src.sha256)
+}
+
+// Every piece a leecher takes from peers is timed once, from its first chunk to its hash; a piece
+// handed in with InjectPiece is not.
+func TestPiecesFromPeersAreTimed(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	src := makeSource(t, dir, 8*mib, 3)
+	seedNode := newNode(t, Config{})
+	seed := add(t, seedNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
+	var timed atomic.Int64
+	n := newNode(t, Config{})
+	l := add(t, n, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "leecher", "out.img"),
+		PieceTime: func(d time.Duration) {
+			if d > 0 {
+				timed.Add(1)
+			}
+		}})
+	data, err := os.ReadFile(src.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, size := src.meta.PieceRange(0)
+	if err := l.InjectPiece(ctx, 0, data[off:off+size]); err != nil {
+		t.Fatal(err)
+	}
+	l.AddPeers([]string{seedNode.Addr()})
+	seed.AddPeers([]string{n.Addr()})
+	waitDone(t, ctx, l)
+	if got, want := timed.Load(), int64(src.meta.NumPieces-1); got != want {
+		t.Errorf("%d pieces timed, want %d: every piece from peers once, the injected one not", got, want)
+	}
 }

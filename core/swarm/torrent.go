@@ -40,6 +40,9 @@ type Spec struct {
 	// SeedOnly takes no piece from peers: the caller brings every piece (Record.MarkComplete,
 	// then Announce).
 	SeedOnly bool
+	// PieceTime, when set, is told how long each piece from peers took: from its first chunk
+	// written to its hash checked (pieces handed in with InjectPiece are not counted).
+	PieceTime func(took time.Duration)
 }
 
 // Stats is a snapshot of one torrent.
@@ -121,6 +124,10 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
 	}
 	st.verifyAfter = n.verify
+	if s.PieceTime != nil {
+		st.timing = make([]atomic.Int64, meta.NumPieces)
+		st.onPiece = s.PieceTime
+	}
 	seedOnly := s.SeedOnly || s.ReadOnly
 	st.onRotten = func(i int) {
 		// Outside the read that found it: anacrolix may hold its lock around storage reads.
@@ -322,6 +329,7 @@ func (t *Torrent) InjectPiece(ctx context.Context, i int, data []byte) error {
 	}
 	// Stop asking peers for it while we write, or their chunks would race ours.
 	t.t.CancelPieces(i, i+1)
+	t.st.injected(i) // its time is the caller's, not a peer's
 	p := t.t.Piece(i)
 	if _, err := p.Storage().WriteAt(data, 0); err != nil {
 		t.writeErr.CompareAndSwap(nil, &err)

@@ -117,9 +117,9 @@ func Handler(src Source) http.HandlerFunc { return New(src).ServeHTTP }
 func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
 
 // pieceSources are the sources PieceFetched takes; any other counts as the first.
-var pieceSources = []string{api.SourceHTTPRelay, api.SourceHTTPOrigin, api.SourceHTTPPeer}
+var pieceSources = []string{api.SourceHTTPRelay, api.SourceHTTPOrigin, api.SourceHTTPPeer, api.SourceBT}
 
-// PieceFetched observes one piece fetched over HTTP from source in took (task.Env.PieceTime).
+// PieceFetched observes one piece fetched from source in took (task.Env.PieceTime).
 func (m *Metrics) PieceFetched(source string, took time.Duration) {
 	if !slices.Contains(pieceSources, source) {
 		source = pieceSources[0]

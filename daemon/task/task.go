@@ -40,8 +40,8 @@ type Env struct {
 	// Holds reports whether another task of this host holds a finished copy of source (of size
 	// bytes): a push repeated then waits for its metainfo instead of streaming the file again.
 	Holds func(source string, size int64) bool
-	// PieceTime, when set, is told how long a piece fetched over HTTP took, by source
-	// (api.SourceHTTPRelay, api.SourceHTTPOrigin, api.SourceHTTPPeer): the metrics' histogram.
+	// PieceTime, when set, is told how long a piece took, by source (api.SourceBT,
+	// api.SourceHTTPRelay, api.SourceHTTPOrigin, api.SourceHTTPPeer): the metrics' histogram.
 	PieceTime func(source string, took time.Duration)
 }
 
