@@ -19,11 +19,30 @@ import (
 // entryLen is one landing in a hashes answer: the piece index (4 bytes, big-endian), its SHA-1.
 const entryLen = 4 + 20
 
-func (r *Registry) hashes(w http.ResponseWriter, req *http.Request) {
+// sourceOf answers the relay's side of the request's distribution, or answers 404 and nil.
+func (r *Registry) sourceOf(w http.ResponseWriter, req *http.Request) *Source {
 	id := req.PathValue("id")
 	s := r.source(id)
 	if s == nil {
 		serve.Error(w, http.StatusNotFound, api.CodeNotFound, "distribution "+id+" is not pulled here")
+	}
+	return s
+}
+
+// holderOf answers what serves have and piece for the request's distribution, or answers 404
+// and nil.
+func (r *Registry) holderOf(w http.ResponseWriter, req *http.Request) holder {
+	id := req.PathValue("id")
+	h := r.holder(id)
+	if h == nil {
+		serve.Error(w, http.StatusNotFound, api.CodeNotFound, "distribution "+id+" is not exchanged here")
+	}
+	return h
+}
+
+func (r *Registry) hashes(w http.ResponseWriter, req *http.Request) {
+	s := r.sourceOf(w, req)
+	if s == nil {
 		return
 	}
 	from, err := strconv.Atoi(req.URL.Query().Get("from"))
@@ -45,10 +64,8 @@ func (r *Registry) hashes(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) take(w http.ResponseWriter, req *http.Request) {
-	id := req.PathValue("id")
-	s := r.source(id)
+	s := r.sourceOf(w, req)
 	if s == nil {
-		serve.Error(w, http.StatusNotFound, api.CodeNotFound, "distribution "+id+" is not pulled here")
 		return
 	}
 	want := len(newBits(s.n))
@@ -75,10 +92,8 @@ func (r *Registry) take(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) have(w http.ResponseWriter, req *http.Request) {
-	id := req.PathValue("id")
-	h := r.holder(id)
+	h := r.holderOf(w, req)
 	if h == nil {
-		serve.Error(w, http.StatusNotFound, api.CodeNotFound, "distribution "+id+" is not exchanged here")
 		return
 	}
 	v, _ := strconv.ParseUint(req.URL.Query().Get("v"), 10, 64)
@@ -102,15 +117,13 @@ func (r *Registry) have(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) piece(w http.ResponseWriter, req *http.Request) {
-	id := req.PathValue("id")
-	h := r.holder(id)
+	h := r.holderOf(w, req)
 	if h == nil {
-		serve.Error(w, http.StatusNotFound, api.CodeNotFound, "distribution "+id+" is not exchanged here")
 		return
 	}
 	i, err := strconv.Atoi(req.PathValue("i"))
 	if err != nil || !h.book().has(i) {
-		serve.Error(w, http.StatusNotFound, api.CodeNotFound, "piece "+req.PathValue("i")+" of "+id+" is not here")
+		serve.Error(w, http.StatusNotFound, api.CodeNotFound, "piece "+req.PathValue("i")+" of "+req.PathValue("id")+" is not here")
 		return
 	}
 	geometry(w, h)
