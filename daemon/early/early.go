@@ -97,9 +97,6 @@ func NewRegistry(cfg Config) *Registry {
 	return &Registry{cfg: cfg.withDefaults(), src: make(map[string]*Source), mem: make(map[string]*Member)}
 }
 
-// Config answers the registry's configuration, defaults filled in.
-func (r *Registry) Config() Config { return r.cfg }
-
 // AddSource makes s the relay's side of distribution id until the returned function is called.
 func (r *Registry) AddSource(id string, s *Source) (drop func()) {
 	r.mu.Lock()

@@ -24,9 +24,6 @@ func NewMember(size, pieceLen int64, read Reader, up *atomic.Int64) *Member {
 // Add makes piece i (verified and written) available to peers.
 func (m *Member) Add(i int) { m.bk.add(i) }
 
-// Has reports whether piece i is here.
-func (m *Member) Has(i int) bool { return m.bk.has(i) }
-
 // Wait blocks until piece i is here or ctx ends.
 func (m *Member) Wait(ctx context.Context, i int) error {
 	var v uint64
