@@ -131,6 +131,9 @@ type Task struct {
 type Watch struct {
 	Version string `json:"version"`
 	Tasks   []Task `json:"tasks"`
+	// ReportEveryMs is how often the controller wants a host with tasks to report progress; a
+	// task's state change is reported at once whatever it says. 0: the host's default.
+	ReportEveryMs int64 `json:"report_every_ms,omitempty"`
 }
 
 // Report is the body of POST /v1/report: the state of every task of one host.

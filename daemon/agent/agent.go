@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dist/core/api"
@@ -19,6 +20,8 @@ import (
 const (
 	// ReportEvery is how often a host with tasks reports their state.
 	ReportEvery = time.Second
+	// MaxReportEvery bounds the progress interval a controller may ask for.
+	MaxReportEvery = time.Minute
 	// IdleReportEvery is how often a host without tasks reports: the heartbeat that keeps it
 	// online.
 	IdleReportEvery = 10 * time.Second
@@ -46,11 +49,23 @@ type Agent struct {
 	tasks map[string]*task.Task // by task id
 	wg    sync.WaitGroup
 	metas Metainfos // fetched once per sum (watch answers name them)
+
+	every atomic.Int64  // progress interval (ns): the controller's word, else ReportEvery
+	kick  chan struct{} // a task's state changed: report now
 }
 
-// New answers the agent of a host; Run starts it.
+// New answers the agent of a host; Run starts it. It tells the host's tasks to report their state
+// changes through it (Env.StateChanged).
 func New(cfg Config) *Agent {
-	return &Agent{cfg: cfg, log: cfg.Env.Log, tasks: map[string]*task.Task{}}
+	a := &Agent{cfg: cfg, log: cfg.Env.Log, tasks: map[string]*task.Task{}, kick: make(chan struct{}, 1)}
+	a.every.Store(int64(ReportEvery))
+	cfg.Env.StateChanged = func() {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+	return a
 }
 
 // Run keeps the host registered and its tasks running until ctx ends; it returns once every task
@@ -128,6 +143,9 @@ func (a *Agent) watch(ctx context.Context) {
 		}
 		failures = 0
 		version = w.Version
+		if w.ReportEveryMs > 0 {
+			a.every.Store(int64(min(max(time.Duration(w.ReportEveryMs)*time.Millisecond, ReportEvery), MaxReportEvery)))
+		}
 		a.reconcile(ctx, w.Tasks)
 	}
 }
@@ -183,22 +201,33 @@ func (a *Agent) reconcile(ctx context.Context, tasks []api.Task) {
 	}
 }
 
-// reportLoop sends the state of every task every ReportEvery; an idle host every
-// IdleReportEvery, as its heartbeat.
+// reportLoop sends the state of every task at the progress interval the controller gives (at
+// least ReportEvery), at once when a task's state changed, and an idle host's heartbeat every
+// IdleReportEvery.
 func (a *Agent) reportLoop(ctx context.Context) {
 	tick := time.NewTicker(ReportEvery)
 	defer tick.Stop()
-	idleEvery := int(IdleReportEvery / ReportEvery)
-	for n := 0; ; n++ {
+	var last time.Time // the last report sent
+	for {
+		now := time.Time{}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case now = <-tick.C:
+		case <-a.kick:
+			now = time.Now()
+			last = time.Time{} // a state change goes now
 		}
-		reps := a.outgoing()
-		if len(reps) == 0 && n%idleEvery != 0 {
+		every := IdleReportEvery
+		if a.busy() {
+			every = time.Duration(a.every.Load())
+		}
+		// A tick a little early must not skip a whole interval.
+		if !last.IsZero() && now.Sub(last) < every-ReportEvery/2 {
 			continue
 		}
+		last = now
+		reps := a.outgoing() // only for a report that goes: it uses up mode-change repeats
 		// A controller shedding load (429) is asked again after its Retry-After, with jitter,
 		// with the state of that moment: a turned-away report loses nothing.
 		rctx, cancel := context.WithTimeout(ctx, ReportTimeout)
@@ -215,6 +244,13 @@ func (a *Agent) reportLoop(ctx context.Context) {
 			a.log.Debug("report failed", "err", err)
 		}
 	}
+}
+
+// busy reports whether the host has tasks.
+func (a *Agent) busy() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.tasks) > 0
 }
 
 // Tasks answers the host's tasks.

@@ -78,6 +78,13 @@ func newHostIndex() *hostIndex {
 }
 
 // get answers a host; hi.mu is held (read).
+// size answers how many hosts the controller knows.
+func (hi *hostIndex) size() int {
+	hi.mu.RLock()
+	defer hi.mu.RUnlock()
+	return len(hi.byName)
+}
+
 func (hi *hostIndex) get(name string) (api.Host, bool) {
 	e, ok := hi.byName[name]
 	if !ok {

@@ -65,8 +65,24 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.watchAnswered(wake, len(tasks))
-	writeJSON(w, http.StatusOK, api.Watch{Version: version, Tasks: tasks})
+	writeJSON(w, http.StatusOK, api.Watch{Version: version, Tasks: tasks,
+		ReportEveryMs: ReportEvery(s.hosts.size()).Milliseconds()})
 	return nil
+}
+
+// Report intervals the controller hands out: progress from every host with tasks at least every
+// MinReportEvery, stretched with the fleet so that it sees about ReportsPerSecond progress
+// reports a second, and never rarer than MaxReportEvery (state changes come at once anyway).
+const (
+	MinReportEvery   = time.Second
+	MaxReportEvery   = 10 * time.Second
+	ReportsPerSecond = 1000
+)
+
+// ReportEvery is the progress interval for a fleet of hosts.
+func ReportEvery(hosts int) time.Duration {
+	d := time.Duration(hosts) * time.Second / ReportsPerSecond
+	return min(max(d, MinReportEvery), MaxReportEvery)
 }
 
 // getMetainfo answers GET /v1/metainfo/{sum}: a metainfo by the SHA-256 of its bytes. One sum

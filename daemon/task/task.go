@@ -43,6 +43,15 @@ type Env struct {
 	// PieceTime, when set, is told how long a piece took, by source (api.SourceBT,
 	// api.SourceHTTPRelay, api.SourceHTTPOrigin, api.SourceHTTPPeer): the metrics' histogram.
 	PieceTime func(source string, took time.Duration)
+	// StateChanged, when set, is told that a task's state changed: the agent reports it at once
+	// instead of with the next progress report. It must not block.
+	StateChanged func()
+}
+
+func (e *Env) stateChanged() {
+	if e != nil && e.StateChanged != nil {
+		e.StateChanged()
+	}
 }
 
 // PieceFetched tells the host's PieceTime, if any, that a piece came from source in took.
@@ -251,8 +260,9 @@ func (t *Task) Dir() string {
 func (t *Task) SetState(s api.TaskState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.state != api.TaskFailed {
+	if t.state != api.TaskFailed && t.state != s {
 		t.state = s
+		t.env.stateChanged()
 	}
 }
 
@@ -260,8 +270,9 @@ func (t *Task) SetState(s api.TaskState) {
 func (t *Task) SetStateIf(from, to api.TaskState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.state == from {
+	if t.state == from && from != to {
 		t.state = to
+		t.env.stateChanged()
 	}
 }
 
@@ -270,6 +281,7 @@ func (t *Task) SetFailed(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.state = api.TaskFailed
+	t.env.stateChanged()
 	t.errMsg = err.Error()
 	if fetch.Final(err) {
 		// The origin's answer will not change: the controller fails the distribution instead of
