@@ -77,14 +77,7 @@ func (c *Client) exchangeBeforeMetainfo(ctx context.Context, t *task.Task) (sum 
 	if node := t.Env().Node; node != nil {
 		pace = node.PaceUpload // one upload budget with BitTorrent (--bt-upload-rate)
 	}
-	m := early.NewMember(size, pieceLen, func(ctx context.Context, b []byte, off int64) (int, error) {
-		if pace != nil {
-			if err := pace(ctx, len(b)); err != nil {
-				return 0, err
-			}
-		}
-		return src.ReadAt(b, off)
-	}, &t.HTTPUp)
+	m := early.NewMember(size, pieceLen, early.Paced(pace, src), &t.HTTPUp)
 	had := int64(0)
 	for i := range n {
 		if rec.Complete(i) {

@@ -3,6 +3,7 @@ package early
 import (
 	"context"
 	"crypto/sha1"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,19 @@ import (
 
 // Reader reads bytes a host serves; ctx ends with the request (a paced read waits in it).
 type Reader func(ctx context.Context, b []byte, off int64) (int, error)
+
+// Paced answers the Reader of r that first waits for pace (the host's upload budget, shared with
+// BitTorrent; nil: no budget) to allow the bytes.
+func Paced(pace func(ctx context.Context, n int) error, r io.ReaderAt) Reader {
+	return func(ctx context.Context, b []byte, off int64) (int, error) {
+		if pace != nil {
+			if err := pace(ctx, len(b)); err != nil {
+				return 0, err
+			}
+		}
+		return r.ReadAt(b, off)
+	}
+}
 
 // Source is a relay's side of the exchange: the pieces its pull has landed, with their hashes in
 // landing order, and how often each was given.

@@ -178,15 +178,7 @@ func (p *pull) open() error {
 		pf.pace = n.PaceUpload // one upload budget with BitTorrent (--bt-upload-rate)
 	}
 	if !p.meta.Known() && p.r.cfg.Early != nil {
-		pace := pf.pace
-		p.src = early.NewSource(p.size, p.pieceLen, func(ctx context.Context, b []byte, off int64) (int, error) {
-			if pace != nil {
-				if err := pace(ctx, len(b)); err != nil {
-					return 0, err
-				}
-			}
-			return f.ReadAt(b, off)
-		}, &p.t.HTTPUp)
+		p.src = early.NewSource(p.size, p.pieceLen, early.Paced(pf.pace, f), &p.t.HTTPUp)
 		p.src.Gate = p.pc.waitOpen // the start threshold holds for takes as for ranges
 		for i := range p.n {
 			if rec.Complete(i) {
