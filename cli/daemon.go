@@ -26,6 +26,7 @@ type DaemonCmd struct {
 	LogLevel   string            `help:"Log level: ${enum} (default: ${default})." enum:"debug,info,warn,error" default:"info" env:"DIST_LOG_LEVEL" placeholder:"LEVEL"`
 
 	BTBlocked           bool        `name:"bt-blocked" help:"Client role: use no BitTorrent connection at all, as on a network that blocks P2P (HTTP carries the download)." env:"DIST_BT_BLOCKED"`
+	NoExchange          bool        `name:"no-exchange" help:"Client role: take no part in the piece exchange over HTTP while a relay pulls (a stripe from the relay, the rest from peers); BitTorrent and the HTTP assist only." env:"DIST_NO_EXCHANGE"`
 	BTDownloadRate      Rate        `name:"bt-download-rate" help:"Cap of this host's BitTorrent download rate, e.g. 20MiB/s (default: none)." env:"DIST_BT_DOWNLOAD_RATE" placeholder:"RATE"`
 	BTUploadRate        Rate        `name:"bt-upload-rate" help:"Cap of this host's upload rate: BitTorrent, and on a relay its HTTP answers too; set a relay a little below its uplink so that its own pull keeps going (default: none)." env:"DIST_BT_UPLOAD_RATE" placeholder:"RATE"`
 	AllowUnleasedOrigin bool        `help:"Client role: fetch pieces from the origin without a controller lease (the origin's load is then unbounded)." env:"DIST_ALLOW_UNLEASED_ORIGIN"`
@@ -82,6 +83,7 @@ func (c *DaemonCmd) config(g *Globals) (daemon.Config, error) {
 		Logger:     slog.New(slog.NewTextHandler(g.Err, &slog.HandlerOptions{Level: level})),
 
 		BTBlocked:           c.BTBlocked,
+		NoExchange:          c.NoExchange,
 		BTDownloadRate:      int64(c.BTDownloadRate),
 		BTUploadRate:        int64(c.BTUploadRate),
 		AllowUnleasedOrigin: c.AllowUnleasedOrigin,

@@ -74,7 +74,7 @@ func TestTaskTimeout(t *testing.T) {
 	push, _ := hybridSource(t, f, 4<<20, 14)
 	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	// BitTorrent blocked and HTTP assist off: the client cannot progress, and its timeout fails it.
-	f.start("stuck", []api.Role{api.RoleClient}, nil, btBlocked, func(c *daemon.Config) {
+	f.start("stuck", []api.Role{api.RoleClient}, nil, btBlocked, noExchange, func(c *daemon.Config) {
 		c.Hybrid = api.Settings{NoAssist: true, TimeoutMs: 1500}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -51,6 +51,9 @@ type Config struct {
 	Hybrid api.Settings
 	// BTBlocked runs the client without any BitTorrent connection, as on a network that blocks P2P.
 	BTBlocked bool
+	// NoExchange keeps the client out of the piece exchange over HTTP that runs while a relay
+	// pulls (stripes from the relay, the rest from peers): BitTorrent and the assist only.
+	NoExchange bool
 	// BTDownloadRate and BTUploadRate cap the BitTorrent traffic of the host (bytes/s, 0 = no cap).
 	BTDownloadRate, BTUploadRate int64
 	// AllowUnleasedOrigin lets clients fetch pieces from the origin without a controller lease.

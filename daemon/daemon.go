@@ -122,6 +122,10 @@ func (d *Daemon) start(ctx context.Context) error {
 
 	exch := early.NewRegistry(early.Config{})
 	rel := relay.New(relay.Config{Early: exch})
+	clientExch := exch
+	if d.cfg.NoExchange {
+		clientExch = nil
+	}
 	d.gates = origingate.New(origingate.Config{
 		API: ctl, Holder: d.cfg.Name, SeparateRelay: d.cfg.has(api.RoleClient), RelayConns: rel.Workers(),
 		AllowUnleased: d.cfg.AllowUnleasedOrigin, Logger: d.log,
@@ -136,7 +140,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		Env: env, Roles: d.cfg.Roles, HTTPURL: d.httpURL, BTAddr: d.btAddr(), Version: Version,
 		Runners: map[api.Role]task.Runner{
 			api.RoleRelay:  rel.Run,
-			api.RoleClient: client.New(client.Config{Devices: d.plugins, DestRoots: d.cfg.DestRoots, Early: exch}).Run,
+			api.RoleClient: client.New(client.Config{Devices: d.plugins, DestRoots: d.cfg.DestRoots, Early: clientExch}).Run,
 		},
 	})
 	ag = d.agent

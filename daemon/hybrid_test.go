@@ -27,6 +27,10 @@ func fastHybrid(c *daemon.Config) {
 
 func btBlocked(c *daemon.Config) { c.BTBlocked = true }
 
+// noExchange keeps a client on BitTorrent and the assist while the relay pulls: the tests of the
+// hybrid policy need BitTorrent to be what carries.
+func noExchange(c *daemon.Config) { c.NoExchange = true }
+
 // hybridSource writes a file, serves it from an instrumented origin and answers the push of it to
 // every host, with its metainfo (so BitTorrent works from the first second), and its sha256.
 func hybridSource(t *testing.T, f *fleet, size int64, seed uint64) (push api.CreateDistribution, sum string) {
@@ -106,10 +110,10 @@ func TestHybridBTBlocked(t *testing.T) {
 	normal := []string{"client-1", "client-2", "client-3"}
 	blocked := []string{"blocked-1", "blocked-2"}
 	for _, n := range normal {
-		f.start(n, []api.Role{api.RoleClient}, nil, fastHybrid)
+		f.start(n, []api.Role{api.RoleClient}, nil, fastHybrid, noExchange)
 	}
 	for _, n := range blocked {
-		f.start(n, []api.Role{api.RoleClient}, nil, fastHybrid, btBlocked)
+		f.start(n, []api.Role{api.RoleClient}, nil, fastHybrid, btBlocked, noExchange)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -182,13 +186,13 @@ func TestHybridBTThrottled(t *testing.T) {
 	assisted := []string{"slow-1", "slow-2"}
 	alone := []string{"slow-bt-only-1", "slow-bt-only-2"}
 	for _, n := range normal {
-		f.start(n, []api.Role{api.RoleClient}, lan, tuned)
+		f.start(n, []api.Role{api.RoleClient}, lan, tuned, noExchange)
 	}
 	for _, n := range assisted {
-		f.start(n, []api.Role{api.RoleClient}, lan, tuned, throttle)
+		f.start(n, []api.Role{api.RoleClient}, lan, tuned, throttle, noExchange)
 	}
 	for _, n := range alone {
-		f.start(n, []api.Role{api.RoleClient}, lan, tuned, throttle, noAssist)
+		f.start(n, []api.Role{api.RoleClient}, lan, tuned, throttle, noAssist, noExchange)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -263,7 +267,7 @@ func TestHybridCorruptRelay(t *testing.T) {
 	f := newFleet(t)
 	push, sum := hybridSource(t, f, size, 13)
 	relay := f.start("relay-1", []api.Role{api.RoleRelay}, nil)
-	f.start("blocked-1", []api.Role{api.RoleClient}, nil, fastHybrid, btBlocked)
+	f.start("blocked-1", []api.Role{api.RoleClient}, nil, fastHybrid, btBlocked, noExchange)
 
 	// A second relay whose HTTP answers are the real relay's with one byte flipped.
 	bad := newCorruptRelay(t, relay.HTTPURL())

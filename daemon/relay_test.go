@@ -216,7 +216,7 @@ func TestRelaySeedsWhilePulling(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.start("relay-1", []api.Role{api.RoleRelay}, nil)
-	clients := startClients(f, 1)
+	clients := startClients(f, 1, noExchange) // BitTorrent from the relay is what is tested
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	f.waitHosts(ctx, 3)

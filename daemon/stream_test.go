@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"crypto/sha1"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,15 +15,35 @@ import (
 	"dist/daemon"
 )
 
-// While the relay pulls a URL source (no metainfo yet), it gives each piece to one client and the
-// clients exchange them: the relay's uplink carries the file about once, every client forwards
-// pieces before the pull ends, and every copy is whole and right.
+// While the relay pulls, it gives each piece to one client and the clients exchange them: the
+// relay's uplink carries the file about once, every client forwards pieces before the pull ends,
+// and every copy is whole and right. That holds for a URL source (no metainfo until the relay has
+// hashed it all) and for a source whose metainfo is known from the start, as a published file's.
 func TestEarlyExchangeSendsEachByteOnce(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		metainfo bool
+	}{
+		{"url source", false},
+		{"metainfo known", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			exchangeOnce(t, tc.metainfo)
+		})
+	}
+}
+
+func exchangeOnce(t *testing.T, withMetainfo bool) {
 	const size = 24 << 20
 	const clients = 6
 	f := newFleet(t)
 	org, sum := slowOrigin(t, f, size, 6<<20) // the relay pulls for about 4 s
+	push := api.CreateDistribution{Source: org.URL(), To: []string{"all"}}
+	if withMetainfo {
+		push.Metainfo = metainfoOf(t, filepath.Join(f.dir, "src.img"), size)
+	}
 	uplink := func(c *daemon.Config) { c.BTUploadRate = 8 << 20 }
 	f.start("relay-1", []api.Role{api.RoleRelay}, nil, uplink)
 	names := startClients(f, clients, uplink)
@@ -30,7 +51,7 @@ func TestEarlyExchangeSendsEachByteOnce(t *testing.T) {
 	defer cancel()
 	f.waitHosts(ctx, 2+clients)
 
-	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"all"}})
+	d, err := f.admin.CreateDistribution(ctx, push)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +127,26 @@ func TestEarlyExchangeResumesAfterRestart(t *testing.T) {
 	if again > had/10 {
 		t.Errorf("fetched %d bytes again of the %d it had recorded, want ≤ 10 %%", again, had)
 	}
+}
+
+// metainfoOf answers the bencoded metainfo of the file at path, as a publisher would.
+func metainfoOf(t *testing.T, path string, size int64) []byte {
+	t.Helper()
+	file, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	pieceLen := content.PieceLength(size)
+	pieces, err := content.HashPieces(context.Background(), file, size, pieceLen, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, _, err := content.Build("src.img", size, pieceLen, pieces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mi
 }
 
 // recorded answers the bytes a piece record holds complete.

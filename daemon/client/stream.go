@@ -24,7 +24,7 @@ import (
 )
 
 // exchangeBeforeMetainfo takes part in the early exchange while the metainfo is unknown (a relay
-// is still hashing a URL source): the client takes its stripe of pieces from the relay over HTTP,
+// is still hashing a URL source) or a relay still pulls a published file (relayPulls): the client takes its stripe of pieces from the relay over HTTP,
 // fetches the rest from its peers, and serves what it holds to them, every piece checked against
 // the relay's hash before it is written into the partial file the torrent will use and recorded,
 // with its hash, in the piece record. It goes on after the metainfo arrives until every piece is
@@ -35,14 +35,9 @@ import (
 // computed in file order as the pieces landed, so the end check needs no second pass.
 func (c *Client) exchangeBeforeMetainfo(ctx context.Context, t *task.Task) (sum string) {
 	reg := c.cfg.Early
-	select {
-	case <-t.MetaKnown():
-		return
-	default:
-	}
 	spec := t.Spec()
 	size := spec.Size
-	if size <= 0 || reg == nil {
+	if size <= 0 || reg == nil || !relayPulls(ctx, t) {
 		return
 	}
 	log := t.Log()
@@ -125,7 +120,13 @@ func (c *Client) exchangeBeforeMetainfo(ctx context.Context, t *task.Task) (sum 
 	defer stopSum()
 	sumc := make(chan string, 1)
 	go func() { sumc <- sumInOrder(sctx, m, src, size, pieceLen) }()
-	t.SetMode(hybrid.ModeExchange, "no metainfo yet: a stripe from the relay, the rest from peers, over http", true, time.Now())
+	why := "no metainfo yet: a stripe from the relay, the rest from peers, over http"
+	select {
+	case <-t.MetaKnown():
+		why = "the relay still pulls: a stripe from the relay, the rest from peers, over http"
+	default:
+	}
+	t.SetMode(hybrid.ModeExchange, why, true, time.Now())
 	err = fe.Run(ctx)
 	switch {
 	case err == nil:
@@ -184,6 +185,35 @@ func sumInOrder(ctx context.Context, m *early.Member, f io.ReaderAt, size, piece
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// relayPulls reports whether the exchange has a source to start from: always while the metainfo
+// is unknown (a relay is hashing a URL source), and for a published file while a relay of the
+// distribution is still pulling it, so that the relay sends each byte about once and the
+// publisher only feeds the relay. A client that comes after the pull, or a distribution without
+// a relay, goes to BitTorrent at once.
+func relayPulls(ctx context.Context, t *task.Task) bool {
+	select {
+	case <-t.MetaKnown():
+	default:
+		return true
+	}
+	wctx, cancel := context.WithTimeout(ctx, peersWait)
+	defer cancel()
+	peers, err := t.Peers().Wait(wctx)
+	if err != nil {
+		return false
+	}
+	for _, p := range peers {
+		if p.Relay && !p.Complete && p.HTTPURL != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// peersWait bounds how long a client with the metainfo waits for the tracker's first answer
+// before it decides between the exchange and BitTorrent.
+const peersWait = 3 * time.Second
 
 // exchangeSources answers the relay a client takes its stripe from (the first the tracker lists)
 // and the other members' HTTP base URLs.

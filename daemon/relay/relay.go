@@ -101,7 +101,7 @@ type pull struct {
 	rec      *swarm.Record
 	pc       *pulled
 	tor      *swarm.Torrent
-	src      *early.Source // the pieces given to clients before the metainfo exists; nil: none
+	src      *early.Source // the pieces given to clients while the pull runs; nil: none
 }
 
 // Run is the task.Runner of relay tasks.
@@ -177,7 +177,7 @@ func (p *pull) open() error {
 	if n := p.t.Env().Node; n != nil {
 		pf.pace = n.PaceUpload // one upload budget with BitTorrent (--bt-upload-rate)
 	}
-	if !p.meta.Known() && p.r.cfg.Early != nil {
+	if p.r.cfg.Early != nil {
 		p.src = early.NewSource(p.size, p.pieceLen, early.Paced(pf.pace, f), &p.t.HTTPUp)
 		p.src.Gate = p.pc.waitOpen // the start threshold holds for takes as for ranges
 		for i := range p.n {
