@@ -134,6 +134,9 @@ type Watch struct {
 	// ReportEveryMs is how often the controller wants a host with tasks to report progress; a
 	// task's state change is reported at once whatever it says. 0: the host's default.
 	ReportEveryMs int64 `json:"report_every_ms,omitempty"`
+	// PeersEveryMs is how often a task asks the tracker for peers once its swarm has formed (a
+	// tracker's interval): longer in a bigger fleet. 0: the host's default.
+	PeersEveryMs int64 `json:"peers_every_ms,omitempty"`
 }
 
 // Report is the body of POST /v1/report: the state of every task of one host.

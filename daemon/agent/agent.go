@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,8 @@ const (
 	IdleReportEvery = 10 * time.Second
 	// ReportTimeout bounds one report, its retries after a 429 included.
 	ReportTimeout = 10 * time.Second
+	// MaxPeersEvery bounds the tracker interval a controller may ask for.
+	MaxPeersEvery = 5 * time.Minute
 )
 
 // Config is what the agent needs.
@@ -51,6 +54,7 @@ type Agent struct {
 	metas Metainfos // fetched once per sum (watch answers name them)
 
 	every atomic.Int64  // progress interval (ns): the controller's word, else ReportEvery
+	peers atomic.Int64  // tracker interval (ns): the controller's word, else task.PeersEvery
 	kick  chan struct{} // a task's state changed: report now
 }
 
@@ -59,6 +63,8 @@ type Agent struct {
 func New(cfg Config) *Agent {
 	a := &Agent{cfg: cfg, log: cfg.Env.Log, tasks: map[string]*task.Task{}, kick: make(chan struct{}, 1)}
 	a.every.Store(int64(ReportEvery))
+	a.peers.Store(int64(task.PeersEvery))
+	cfg.Env.PeersEvery = func() time.Duration { return time.Duration(a.peers.Load()) }
 	cfg.Env.StateChanged = func() {
 		select {
 		case a.kick <- struct{}{}:
@@ -146,6 +152,9 @@ func (a *Agent) watch(ctx context.Context) {
 		if w.ReportEveryMs > 0 {
 			a.every.Store(int64(min(max(time.Duration(w.ReportEveryMs)*time.Millisecond, ReportEvery), MaxReportEvery)))
 		}
+		if w.PeersEveryMs > 0 {
+			a.peers.Store(int64(min(max(time.Duration(w.PeersEveryMs)*time.Millisecond, task.PeersEvery), MaxPeersEvery)))
+		}
 		a.reconcile(ctx, w.Tasks)
 	}
 }
@@ -215,8 +224,13 @@ func (a *Agent) reportLoop(ctx context.Context) {
 			return
 		case now = <-tick.C:
 		case <-a.kick:
+			// A state change goes now; in a fleet big enough for a longer interval, within a
+			// fifth of it, since a push changes thousands of hosts' states at the same moment.
+			if d := StateReportDelay(time.Duration(a.every.Load())); d > 0 && !retry.Sleep(ctx, d) {
+				return
+			}
 			now = time.Now()
-			last = time.Time{} // a state change goes now
+			last = time.Time{}
 		}
 		every := IdleReportEvery
 		if a.busy() {
@@ -321,4 +335,14 @@ func (a *Agent) ModeChanges(distID string) []api.ModeChange {
 		}
 	}
 	return nil
+}
+
+// StateReportDelay is how long a host waits before it reports a state change when the progress
+// interval is every: not at all at the shortest interval, else a random moment within a fifth of
+// it.
+func StateReportDelay(every time.Duration) time.Duration {
+	if every <= ReportEvery {
+		return 0
+	}
+	return rand.N(every / 5)
 }

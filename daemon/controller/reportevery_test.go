@@ -23,3 +23,20 @@ func TestReportEveryGrowsWithTheFleet(t *testing.T) {
 		}
 	}
 }
+
+// The tracker interval grows the same way: about 500 peers asks a second, between 5 s and a
+// minute.
+func TestPeersEveryGrowsWithTheFleet(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		hosts int
+		want  time.Duration
+	}{
+		{0, 5 * time.Second}, {1000, 5 * time.Second}, {2500, 5 * time.Second}, {5000, 10 * time.Second},
+		{10_000, 20 * time.Second}, {100_000, time.Minute},
+	} {
+		if got := controller.PeersEvery(tc.hosts); got != tc.want {
+			t.Errorf("PeersEvery(%d) = %s, want %s", tc.hosts, got, tc.want)
+		}
+	}
+}

@@ -33,7 +33,10 @@ const (
 func (s *Server) shed(slots chan struct{}, h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if !s.admit(slots, r) {
-			secs := max(int((s.o.RetryAfter+time.Second-1)/time.Second), 1)
+			// A turned-away call comes back about one progress interval later (the host adds
+			// jitter): sooner, a fleet in overload would only send it again into the same queue.
+			after := max(s.o.RetryAfter, ReportEvery(s.hosts.size()))
+			secs := max(int((after+time.Second-1)/time.Second), 1)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			return errorf(http.StatusTooManyRequests, api.CodeOverloaded,
 				"controller busy: %d calls in flight; ask again in %d s", cap(slots), secs)

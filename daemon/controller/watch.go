@@ -65,8 +65,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.watchAnswered(wake, len(tasks))
+	hosts := s.hosts.size()
 	writeJSON(w, http.StatusOK, api.Watch{Version: version, Tasks: tasks,
-		ReportEveryMs: ReportEvery(s.hosts.size()).Milliseconds()})
+		ReportEveryMs: ReportEvery(hosts).Milliseconds(), PeersEveryMs: PeersEvery(hosts).Milliseconds()})
 	return nil
 }
 
@@ -83,6 +84,22 @@ const (
 func ReportEvery(hosts int) time.Duration {
 	d := time.Duration(hosts) * time.Second / ReportsPerSecond
 	return min(max(d, MinReportEvery), MaxReportEvery)
+}
+
+// Tracker intervals the controller hands out, the same way: a task asks for peers at least every
+// MinPeersEvery once its swarm formed, stretched so that the fleet asks about PeersPerSecond
+// times a second, never rarer than MaxPeersEvery. The swarm finds most of its peers by itself
+// (peer exchange); the tracker seeds it and tells it of relays.
+const (
+	MinPeersEvery  = 5 * time.Second
+	MaxPeersEvery  = time.Minute
+	PeersPerSecond = 500
+)
+
+// PeersEvery is the tracker interval for a fleet of hosts.
+func PeersEvery(hosts int) time.Duration {
+	d := time.Duration(hosts) * time.Second / PeersPerSecond
+	return min(max(d, MinPeersEvery), MaxPeersEvery)
 }
 
 // getMetainfo answers GET /v1/metainfo/{sum}: a metainfo by the SHA-256 of its bytes. One sum

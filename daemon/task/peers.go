@@ -2,17 +2,19 @@ package task
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"dist/core/api"
+	"dist/core/retry"
 )
 
 const (
 	// PeersFirst and PeersEvery pace the task's questions to the controller's tracker: often at
-	// first, when the swarm forms, then every few seconds; a watch answer (the controller wakes
-	// watches when a swarm gains members) asks at once.
+	// first, when the swarm forms, then every few seconds (or the longer interval the controller
+	// gives a big fleet); the metainfo arriving asks at once.
 	PeersFirst = 300 * time.Millisecond
 	PeersEvery = 5 * time.Second
 	// peersTimeout bounds one question.
@@ -44,9 +46,41 @@ func (p *Peers) kick() {
 	}
 }
 
+// FirstPeersAsk is how long a task waits before its first question to the tracker when the
+// controller's interval is every: at once in a fleet of up to a few thousand hosts; in a bigger
+// one a random moment within a tenth of the interval, so that a push's thousands of new tasks
+// do not all ask in the same millisecond.
+func FirstPeersAsk(every time.Duration) time.Duration {
+	if every <= PeersEvery {
+		return 0
+	}
+	return rand.N(every / 10)
+}
+
+// NextPeersAsk is the wait after one of prev: doubling from PeersFirst (or a sixteenth of a long
+// interval) up to every, each wait spread by ±25 % in a big fleet for the same reason.
+func NextPeersAsk(prev, every time.Duration) time.Duration {
+	if every <= PeersEvery {
+		return min(max(prev*2, PeersFirst), every)
+	}
+	w := min(max(prev*2, PeersFirst, every/16), every)
+	return w*3/4 + rand.N(w/2+1)
+}
+
 // follow asks the tracker until ctx ends.
 func (p *Peers) follow(ctx context.Context) {
-	wait := PeersFirst
+	if d := FirstPeersAsk(p.t.env.peersEvery()); d > 0 {
+		timer := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-p.kickc:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+	wait := time.Duration(0)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, peersTimeout)
 		list, err := p.t.env.API.Peers(pctx, p.t.spec.DistID, p.t.env.Name)
@@ -56,16 +90,23 @@ func (p *Peers) follow(ctx context.Context) {
 		} else if ctx.Err() == nil {
 			p.t.log.Debug("peers not asked", "err", err)
 		}
+		every := p.t.env.peersEvery()
+		wait = NextPeersAsk(wait, every)
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
 		case <-p.kickc:
+			// The metainfo came: to the whole fleet at once, so the asks are spread as the
+			// first ones are.
+			if d := FirstPeersAsk(every); d > 0 && !retry.Sleep(ctx, d) {
+				timer.Stop()
+				return
+			}
 		case <-timer.C:
 		}
 		timer.Stop()
-		wait = min(wait*2, PeersEvery)
 	}
 }
 

@@ -46,6 +46,18 @@ type Env struct {
 	// StateChanged, when set, is told that a task's state changed: the agent reports it at once
 	// instead of with the next progress report. It must not block.
 	StateChanged func()
+	// PeersEvery, when set, answers the tracker interval the controller gives (PeersEvery when
+	// unset).
+	PeersEvery func() time.Duration
+}
+
+func (e *Env) peersEvery() time.Duration {
+	if e != nil && e.PeersEvery != nil {
+		if d := e.PeersEvery(); d > 0 {
+			return d
+		}
+	}
+	return PeersEvery
 }
 
 func (e *Env) stateChanged() {
@@ -135,12 +147,16 @@ func (t *Task) takeMetainfo(mi []byte) {
 }
 
 // Update takes a newer copy of the task from the watch stream: only the metainfo may appear later.
-// The controller wakes the watches when a swarm gains members, so the peers are asked again too.
+// When it does, the swarm starts: the peers are asked again at once.
 func (t *Task) Update(n api.Task) {
-	t.peers.kick()
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	known := t.meta.Known() || t.metaErr != nil
 	t.takeMetainfo(n.Metainfo)
+	now := t.meta.Known()
+	t.mu.Unlock()
+	if !known && now {
+		t.peers.kick()
+	}
 }
 
 // Spec is the task as the controller sent it (without the metainfo: see Meta).
