@@ -193,6 +193,8 @@ type views struct {
 	// the build began: the built view takes them in rather than being thrown away, so a view
 	// of a distribution whose hosts report all the time still gets built.
 	pending map[string][]stateChange
+
+	watch watchList // the distributions watch answers name (watchlist.go)
 }
 
 type stateChange struct {
@@ -540,7 +542,13 @@ func (vs viewStore) SetMetainfo(ctx context.Context, id string, metainfo []byte,
 	return err
 }
 
+func (vs viewStore) CreateDistribution(ctx context.Context, d api.Distribution, metainfo []byte, as []api.Assignment) error {
+	defer vs.views.watch.changed()
+	return vs.Store.CreateDistribution(ctx, d, metainfo, as)
+}
+
 func (vs viewStore) SetDistributionState(ctx context.Context, id string, state api.DistState, ended time.Time) error {
+	defer vs.views.watch.changed()
 	err := vs.Store.SetDistributionState(ctx, id, state, ended)
 	if err == nil {
 		vs.views.mu.Lock()

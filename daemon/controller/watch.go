@@ -123,8 +123,14 @@ func (s *Server) getMetainfo(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// hostTasks builds the host's live tasks.
+// hostTasks builds the host's live tasks, from memory (hostTasksFromViews).
 func (s *Server) hostTasks(r *http.Request, host string) ([]api.Task, error) {
+	return s.hostTasksFromViews(r.Context(), host)
+}
+
+// hostTasksFromStore builds the host's live tasks from the store: what hostTasksFromViews must
+// answer (the tests compare them).
+func (s *Server) hostTasksFromStore(r *http.Request, host string) ([]api.Task, error) {
 	// A wake-up sends a whole fleet's watches here at once: they read a few at a time, so that the
 	// store's other connections stay free for the reports' writes instead of queueing behind
 	// thousands of reads.
