@@ -492,6 +492,7 @@ func (v *distView) peerCands(self api.Host, asker string, limit int, online func
 type viewStore struct {
 	store.Store
 	views *views
+	hosts *hostIndex
 }
 
 func (vs viewStore) ApplyReport(ctx context.Context, host string, r []api.TaskReport, now time.Time) ([]string, error) {
@@ -568,11 +569,55 @@ func (vs viewStore) SetDistributionState(ctx context.Context, id string, state a
 func (vs viewStore) AddAssignments(ctx context.Context, distID string, as []api.Assignment) ([]string, error) {
 	added, err := vs.Store.AddAssignments(ctx, distID, as)
 	// A host that registers again is offered its distributions again: when it has them already
-	// nothing was added, and the view (thousands of members) is kept.
-	if err != nil || len(added) > 0 {
+	// nothing was added, and the view (thousands of members) is kept. A joiner is added to it:
+	// reading thousands of assignments again for each of a fleet's joiners would cost O(N²).
+	if err != nil || (len(added) > 0 && !vs.views.addClients(distID, as, added, vs.hosts)) {
 		vs.views.drop(distID)
 	}
 	return added, err
+}
+
+// addClients adds the client assignments of as whose ids are in added to the distribution's
+// view, if it has one and none is being built; false when it could not (the caller drops it).
+func (vs *views) addClients(distID string, as []api.Assignment, added []string, hosts *hostIndex) bool {
+	if hosts == nil {
+		return false
+	}
+	ms := make([]*member, 0, len(added))
+	hosts.mu.RLock()
+	for _, a := range as {
+		id := api.AssignmentID(distID, a.Host, a.Role)
+		if !slices.Contains(added, id) {
+			continue
+		}
+		if a.Role != api.RoleClient {
+			hosts.mu.RUnlock()
+			return false // a relay changes the pointing: built again
+		}
+		h, _ := hosts.get(a.Host)
+		ms = append(ms, &member{id: id, host: a.Host, role: a.Role, state: a.State,
+			site: h.Labels[selection.SiteLabel], subnet: subnetOf(h), labels: h.Labels})
+	}
+	hosts.mu.RUnlock()
+	if len(ms) != len(added) {
+		return false
+	}
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	v := vs.byID[distID]
+	if v == nil || vs.pending[distID] != nil {
+		vs.gen[distID]++ // a view being built may have read before the addition
+		return v == nil && vs.pending[distID] == nil
+	}
+	for _, m := range ms {
+		if v.members[m.id] != nil {
+			continue
+		}
+		v.members[m.id] = m
+		v.clients[m.state]++
+		v.index(m)
+	}
+	return true
 }
 
 func (vs viewStore) EndAssignment(ctx context.Context, id string, state api.TaskState, errMsg string, at time.Time) (bool, error) {

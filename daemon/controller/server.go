@@ -131,9 +131,10 @@ func New(st store.Store, o Options) *Server {
 	}
 	vs := newViews()
 	m := newServerMetrics()
-	wrapped := viewStore{Store: m.timed(st), views: vs}
+	hosts := newHostIndex()
+	wrapped := viewStore{Store: m.timed(st), views: vs, hosts: hosts}
 	return &Server{st: wrapped, raw: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier(),
-		origins: newOrigins(st, o.LeaseTTL), fleet: newFleetState(o.Now()), hosts: newHostIndex(), views: vs, progress: newProgress(o.Now()),
+		origins: newOrigins(st, o.LeaseTTL), fleet: newFleetState(o.Now()), hosts: hosts, views: vs, progress: newProgress(o.Now()),
 		reporting: make(chan struct{}, o.MaxInFlight), asking: make(chan struct{}, o.MaxInFlight), metrics: m,
 		watchReads: make(chan struct{}, watchReaders)}
 }
