@@ -152,6 +152,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	mux.HandleFunc("GET /v1/content/{id}", serve.Content(serve.Config{}, d.agent.Content))
 	mux.HandleFunc("HEAD /v1/content/{id}", serve.Content(serve.Config{}, d.agent.Content))
 	exch.Routes(mux)
+	mux.HandleFunc("GET "+api.PeerMetainfoPath+"{sum}", d.agent.ServeMetainfo)
 	mux.HandleFunc("GET /v1/files/{hash}", serve.Published(d.publisher.File))
 	mux.HandleFunc("HEAD /v1/files/{hash}", serve.Published(d.publisher.File))
 	met := metrics.New(metrics.Source{

@@ -85,6 +85,16 @@ func exchangeOnce(t *testing.T, withMetainfo bool) {
 	}
 	rel := report(ctx, t, f.daemons["relay-1"], d.ID)
 	t.Logf("relay sent %.3f× the file; clients' uploads during the pull %v", float64(rel.BytesUp)/size, upBefore)
+	if !withMetainfo {
+		// The relay built the metainfo: its clients fetched it from the relay, not each from the
+		// controller.
+		fams := parseMetrics(t, f.ctrl.HTTPURL()+"/metrics")
+		gets := observed(fams["dist_controller_http_request_duration_seconds"], "route", "GET /v1/metainfo/{sum}")
+		t.Logf("metainfo fetched from the controller %d times by %d clients and the relay", gets, clients)
+		if gets > 1 {
+			t.Errorf("the controller sent the metainfo %d times, want at most once: clients fetch it from their relay", gets)
+		}
+	}
 	if rel.BytesUp > size*5/4 {
 		t.Errorf("relay sent %d bytes for a %d-byte file to %d clients (%.2f×), want ≤ 1.25×", rel.BytesUp, size, clients, float64(rel.BytesUp)/size)
 	}

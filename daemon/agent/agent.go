@@ -65,6 +65,7 @@ func New(cfg Config) *Agent {
 	a.every.Store(int64(ReportEvery))
 	a.peers.Store(int64(task.PeersEvery))
 	cfg.Env.PeersEvery = func() time.Duration { return time.Duration(a.peers.Load()) }
+	cfg.Env.KeepMetainfo = a.metas.Keep
 	cfg.Env.StateChanged = func() {
 		select {
 		case a.kick <- struct{}{}:
@@ -133,7 +134,7 @@ func (a *Agent) watch(ctx context.Context) {
 			// The controller may have restarted: refresh our registration (addresses may be new to it).
 			registered = false
 		}
-		if err := a.metas.Fill(ctx, env.API.Metainfo, w.Tasks); err != nil {
+		if err := a.metas.Fill(ctx, a.metainfoFetch(w.Tasks), w.Tasks); err != nil {
 			if ctx.Err() != nil {
 				return
 			}

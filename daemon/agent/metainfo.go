@@ -2,8 +2,11 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync"
+	"time"
 
 	"dist/core/api"
 )
@@ -13,18 +16,18 @@ import (
 type Metainfos struct {
 	mu    sync.Mutex
 	bySum map[string][]byte
+	kept  map[string]time.Time // sums this host built: held a while though no task names them yet
 }
+
+// keptFor is how long a metainfo this host built is held before a task names it (its own task
+// names it with the watch answer after the controller took it).
+const keptFor = 10 * time.Minute
 
 // Fill puts the metainfo into every task that names one by its sum, fetching each sum not held
 // yet through fetch (api.Client.Metainfo). Sums no task names any more are forgotten. A task
 // whose metainfo cannot be fetched is left without it and the first error is answered: the caller
 // asks again (the task runs meanwhile as before its metainfo was known).
 func (m *Metainfos) Fill(ctx context.Context, fetch func(ctx context.Context, sum string) ([]byte, error), tasks []api.Task) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.bySum == nil {
-		m.bySum = map[string][]byte{}
-	}
 	named := map[string]bool{}
 	var first error
 	for i := range tasks {
@@ -33,8 +36,9 @@ func (m *Metainfos) Fill(ctx context.Context, fetch func(ctx context.Context, su
 			continue
 		}
 		named[sum] = true
-		b, ok := m.bySum[sum]
+		b, ok := m.Get(sum)
 		if !ok {
+			// Fetched without the lock: the host serves what it holds to its peers meanwhile.
 			got, err := fetch(ctx, sum)
 			if err != nil {
 				if first == nil {
@@ -43,14 +47,52 @@ func (m *Metainfos) Fill(ctx context.Context, fetch func(ctx context.Context, su
 				continue
 			}
 			b = got
+			m.mu.Lock()
+			if m.bySum == nil {
+				m.bySum = map[string][]byte{}
+			}
 			m.bySum[sum] = b
+			m.mu.Unlock()
 		}
 		tasks[i].Metainfo = b
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for sum := range m.bySum {
+		if at, ok := m.kept[sum]; ok && time.Since(at) < keptFor {
+			continue
+		}
 		if !named[sum] {
 			delete(m.bySum, sum)
+			delete(m.kept, sum)
 		}
 	}
 	return first
+}
+
+// Get answers the metainfo held under sum (the daemon serves it to its peers).
+func (m *Metainfos) Get(sum string) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.bySum[sum]
+	return b, ok
+}
+
+// Keep holds raw, a metainfo this host built (a relay's pull), under its sum until no task
+// names it any more.
+func (m *Metainfos) Keep(raw []byte) {
+	if len(raw) == 0 {
+		return
+	}
+	h := sha256.Sum256(raw)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.bySum == nil {
+		m.bySum = map[string][]byte{}
+	}
+	if m.kept == nil {
+		m.kept = map[string]time.Time{}
+	}
+	sum := hex.EncodeToString(h[:])
+	m.bySum[sum], m.kept[sum] = raw, time.Now()
 }

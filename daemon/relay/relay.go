@@ -241,6 +241,9 @@ func (p *pull) run(ctx context.Context) error {
 		if err := p.build(sum.Load().(string)); err != nil {
 			return err
 		}
+		if keep := p.t.Env().KeepMetainfo; keep != nil {
+			keep(p.meta.Raw) // its clients fetch it from here, not each from the controller
+		}
 		if err := p.publish(ctx); err != nil {
 			return err
 		}

@@ -49,6 +49,9 @@ type Env struct {
 	// PeersEvery, when set, answers the tracker interval the controller gives (PeersEvery when
 	// unset).
 	PeersEvery func() time.Duration
+	// KeepMetainfo, when set, holds a metainfo this host built (a relay's pull) so that its peers
+	// can fetch it from here.
+	KeepMetainfo func(raw []byte)
 }
 
 func (e *Env) peersEvery() time.Duration {
