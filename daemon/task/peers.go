@@ -57,13 +57,15 @@ func FirstPeersAsk(every time.Duration) time.Duration {
 	return rand.N(every / 10)
 }
 
-// NextPeersAsk is the wait after one of prev: doubling from PeersFirst (or a sixteenth of a long
-// interval) up to every, each wait spread by ±25 % in a big fleet for the same reason.
+// NextPeersAsk is the wait after one of prev: doubling from PeersFirst up to every; in a big fleet
+// (an interval longer than PeersEvery) doubling from a quarter of the interval, each wait spread
+// by ±25 %: thousands of tasks that start together would otherwise ask five times in their first
+// seconds, all at once.
 func NextPeersAsk(prev, every time.Duration) time.Duration {
 	if every <= PeersEvery {
 		return min(max(prev*2, PeersFirst), every)
 	}
-	w := min(max(prev*2, PeersFirst, every/16), every)
+	w := min(max(prev*2, PeersFirst, every/4), every)
 	return w*3/4 + rand.N(w/2+1)
 }
 

@@ -36,7 +36,7 @@ func TestPeersAsksSpreadInABigFleet(t *testing.T) {
 		firsts[d] = true
 		for prev := time.Duration(0); prev < every; {
 			w := task.NextPeersAsk(prev, every)
-			base := min(max(prev*2, every/16), every)
+			base := min(max(prev*2, every/4), every)
 			if w < base*3/4 || w > base*5/4 {
 				t.Fatalf("wait after %s = %s, want %s ±25 %%", prev, w, base)
 			}
