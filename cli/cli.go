@@ -37,6 +37,10 @@ type CLI struct {
 	Plugin      PluginCmd        `cmd:"" help:"List and check plugins (origin IO for partitions, relay policies)."`
 	Demo        DemoCmd          `cmd:"" help:"Run a whole distribution on this machine: origin, controller, relays and clients."`
 
+	Token     TokenCmd     `cmd:"" help:"Create, list and revoke named operator tokens (admin)."`
+	Audit     AuditCmd     `cmd:"" help:"List the controller's audit trail: who did what, when, from where (admin)."`
+	Unpublish UnpublishCmd `cmd:"" help:"Withdraw a file this host published: stop seeding and serving it."`
+
 	Ctl        ControllerCmd `cmd:"" name:"controller" help:"Look after the controller itself: backup of its database."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script for bash, zsh or fish."`
 	Man        ManCmd        `cmd:"" hidden:"" help:"Write the man pages (dist.1 and one per command) into a directory."`

@@ -16,7 +16,8 @@ import (
 
 // ControllerCmd groups the commands about the controller itself.
 type ControllerCmd struct {
-	Backup ControllerBackupCmd `cmd:"" help:"Copy the controller database into FILE while the controller runs (restore: stop the daemon, copy FILE over controller.db, delete controller.db-wal and controller.db-shm, start it)."`
+	Backup  ControllerBackupCmd  `cmd:"" help:"Copy the controller database into FILE while the controller runs (restore: stop the daemon, copy FILE over controller.db, delete controller.db-wal and controller.db-shm, start it)."`
+	Migrate ControllerMigrateCmd `cmd:"" help:"Copy a controller's SQLite database into an empty PostgreSQL database, for several controllers sharing it (--store postgres://…)."`
 }
 
 // ControllerBackupCmd writes an online backup of the controller database.
@@ -43,7 +44,7 @@ func (c *ControllerBackupCmd) Run(g *Globals) error {
 	if g.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+g.Token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.HTTPClient().Do(req)
 	if err != nil {
 		return &api.UnreachableError{URL: base, Err: err}
 	}

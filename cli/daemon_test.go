@@ -7,6 +7,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"dist/core/api"
@@ -47,7 +48,7 @@ func TestDaemonConfig(t *testing.T) {
 			}
 		}},
 		{"client gets the default controller", nil, []string{"--role", "client,client"}, func(t *testing.T, cfg daemon.Config) {
-			if cfg.Controller != "http://127.0.0.1:7700" || !slices.Equal(cfg.Roles, []api.Role{"client"}) {
+			if cfg.Controller != "https://127.0.0.1:7700" || !slices.Equal(cfg.Roles, []api.Role{"client"}) {
 				t.Errorf("controller %q roles %v", cfg.Controller, cfg.Roles)
 			}
 		}},
@@ -63,11 +64,12 @@ func TestDaemonConfig(t *testing.T) {
 		}},
 		{"flags", nil, []string{"--role", "client", "--socket", "/run/d.sock", "--token", "ht", "--name", "web1",
 			"--label", "site=ams1", "--label", "rack=4", "--listen", "127.0.0.1:0", "--bt-listen", "127.0.0.1:0",
-			"--advertise", "http://web1:7700", "--admin-token", "at", "--host-token", "hk", "--ready-file", "/tmp/r.json", "--log-level", "debug"},
+			"--advertise", "https://web1:7700", "--admin-token", "at", "--host-token", "hk", "--ready-file", "/tmp/r.json", "--log-level", "debug",
+			"--ca-fingerprint", "SHA256:" + strings.Repeat("AB", 32)},
 			func(t *testing.T, cfg daemon.Config) {
-				want := daemon.Config{Roles: []api.Role{"client"}, Listen: "127.0.0.1:0", Advertise: "http://web1:7700", BTListen: "127.0.0.1:0",
-					Data: cfg.Data, Controller: "http://127.0.0.1:7700", Token: "ht", AdminToken: "at", HostToken: "hk", Name: "web1",
-					Socket: "/run/d.sock", ReadyFile: "/tmp/r.json"}
+				want := daemon.Config{Roles: []api.Role{"client"}, Listen: "127.0.0.1:0", Advertise: "https://web1:7700", BTListen: "127.0.0.1:0",
+					Data: cfg.Data, Controller: "https://127.0.0.1:7700", Token: "ht", AdminToken: "at", HostToken: "hk", Name: "web1",
+					Socket: "/run/d.sock", ReadyFile: "/tmp/r.json", CAFingerprint: "sha256:" + strings.Repeat("ab", 32)}
 				if !maps.Equal(cfg.Labels, map[string]string{"site": "ams1", "rack": "4"}) {
 					t.Errorf("labels %v", cfg.Labels)
 				}
@@ -114,5 +116,6 @@ func TestDaemonConfig(t *testing.T) {
 func equalConfig(a, b daemon.Config) bool {
 	return slices.Equal(a.Roles, b.Roles) && a.Listen == b.Listen && a.Advertise == b.Advertise && a.BTListen == b.BTListen &&
 		a.Data == b.Data && a.Controller == b.Controller && a.Token == b.Token && a.AdminToken == b.AdminToken &&
-		a.HostToken == b.HostToken && a.Name == b.Name && a.Socket == b.Socket && a.ReadyFile == b.ReadyFile
+		a.HostToken == b.HostToken && a.Name == b.Name && a.Socket == b.Socket && a.ReadyFile == b.ReadyFile &&
+		a.CAFingerprint == b.CAFingerprint
 }

@@ -35,6 +35,7 @@ type DemoCmd struct {
 	OriginMaxRate  string        `name:"origin-max-rate" help:"Origin policy for the demo origin: most bandwidth from it to all hosts, e.g. 20MiB/s." placeholder:"RATE"`
 	BTBlocked      int           `name:"bt-blocked" help:"Number of clients that cannot reach any BitTorrent peer (HTTP carries their download)." placeholder:"N"`
 	BTSlow         string        `name:"bt-slow" help:"N:RATE: N clients whose BitTorrent download is limited to RATE (e.g. 2:200KiB/s), to watch HTTP assist." placeholder:"N:RATE"`
+	Plain          bool          `name:"insecure-plain-http" help:"Run the fleet without TLS (every daemon with --insecure-plain-http), to compare."`
 	Hybrid         HybridFlags   `embed:"" group:"Hybrid download"`
 }
 
@@ -120,7 +121,7 @@ func (c *DemoCmd) Run(g *Globals) error {
 		Clients: c.Clients, Relays: c.Relays, Size: size, OriginRate: rate,
 		Dir: c.Dir, Keep: c.Keep, Live: streamIsTerminal(g.Err) && !g.Quiet,
 		BTBlocked: hyb.blocked, BTSlow: hyb.slow, BTSlowRate: hyb.rate, Settings: hyb.settings,
-		OriginMaxConns: c.OriginMaxConns, OriginMaxRate: maxRate,
+		OriginMaxConns: c.OriginMaxConns, OriginMaxRate: maxRate, Plain: c.Plain,
 	}
 	printed := false
 	show := func(res DemoResult) error {
@@ -173,6 +174,8 @@ type DemoOptions struct {
 	// Hold, when set, runs with the result once the distribution ended, before the fleet is
 	// stopped: the fleet stays up while it runs.
 	Hold func(DemoResult)
+	// Plain runs the fleet over plain HTTP (--insecure-plain-http); by default it runs TLS.
+	Plain bool
 }
 
 // RunDemo starts an origin and a fleet, pushes the file to every client, waits, and verifies each copy.
@@ -215,6 +218,7 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 	defer org.Close()
 
 	cl := fleet.New(bin, filepath.Join(dir, "hosts"))
+	cl.Plain = o.Plain
 	defer cl.Close()
 	fmt.Fprintf(progress, "starting controller, %d relay(s), %d client(s)\n", o.Relays, o.Clients)
 	if _, err := cl.StartController(ctx, "controller"); err != nil {
@@ -263,7 +267,12 @@ func RunDemo(ctx context.Context, o DemoOptions, progress io.Writer) (DemoResult
 		return res, fmt.Errorf("demo token file: %w", err)
 	}
 	fmt.Fprintf(progress, "controller %s (admin token in %s)\n", cl.ControllerURL(), tokenFile)
-	fmt.Fprintf(progress, "watch it:  DIST_CONTROLLER=%s DIST_TOKEN=\"$(cat %s)\" dist top\n", cl.ControllerURL(), tokenFile)
+	trust := ""
+	if cl.CAFile != "" {
+		fmt.Fprintf(progress, "controller CA %s, fingerprint %s\n", cl.CAFile, cl.CAFingerprint)
+		trust = " DIST_CA_FILE=" + cl.CAFile
+	}
+	fmt.Fprintf(progress, "watch it:  DIST_CONTROLLER=%s%s DIST_TOKEN=\"$(cat %s)\" dist top\n", cl.ControllerURL(), trust, tokenFile)
 	fmt.Fprintf(progress, "or in a browser: %s/ui (sign in with the admin token)\n", cl.ControllerURL())
 	if o.OriginMaxConns > 0 || o.OriginMaxRate > 0 {
 		u := api.OriginUpdate{Origin: org.URL(), MaxConns: &o.OriginMaxConns, MaxRate: &o.OriginMaxRate}

@@ -2,19 +2,31 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/alecthomas/kong"
 
 	"dist/core/api"
+	"dist/core/pki"
 )
 
 // Globals are the flags every command accepts, and what commands share at run time: the output
 // streams, the context cancelled on SIGINT/SIGTERM, and the API clients.
 type Globals struct {
-	Controller string `help:"Base URL of the controller API (default: ${default})." env:"DIST_CONTROLLER" default:"http://127.0.0.1:7700" placeholder:"URL"`
-	Token      string `help:"Admin token for commands; for 'dist daemon' the host token it presents to the controller." env:"DIST_TOKEN" placeholder:"TOKEN"`
+	Controller string `help:"Base URL of the controller API (default: ${default})." env:"DIST_CONTROLLER" default:"https://127.0.0.1:7700" placeholder:"URL"`
+	Token      string `help:"Operator token for commands; for 'dist daemon --insecure-plain-http' the host token. Prefer DIST_TOKEN or --token-file: a flag is visible to every user of the machine." env:"DIST_TOKEN" placeholder:"TOKEN"`
+	TokenFile  string `name:"token-file" help:"File holding the token (used when --token and DIST_TOKEN are not set)." env:"DIST_TOKEN_FILE" type:"path" placeholder:"FILE"`
+	CAFile     string `name:"ca-file" help:"CA certificate to trust the controller by: its <data>/pki/ca.crt (default: that file of the local data directory, when readable)." env:"DIST_CA_FILE" type:"path" placeholder:"FILE"`
+	CAFP       string `name:"ca-fingerprint" help:"Trust the controller whose CA has this fingerprint (sha256:..., logged by the controller at start and kept in <data>/pki/ca.fingerprint)." env:"DIST_CA_FINGERPRINT" placeholder:"SHA256"`
 	Socket     string `help:"LocalAPI unix socket of the local daemon (default: ${default})." env:"DIST_SOCKET" default:"${socket}" type:"path" placeholder:"PATH"`
 	JSON       bool   `name:"json" help:"Print machine-readable JSON on stdout only; errors become one JSON object on stderr."`
 	Quiet      bool   `short:"q" help:"No progress and no notes on stderr; errors are still printed."`
@@ -27,9 +39,13 @@ type Globals struct {
 
 	ctx      context.Context
 	explicit map[string]bool // flags given on the command line, in the environment or a config file
-	outColor bool
-	errColor bool
-	errTTY   bool
+	// secretFlags are the secrets given as command-line flags (warnSecretFlags).
+	secretFlags []string
+	isDaemon    bool
+	caPool      *x509.CertPool // of --ca-file, read once flags are parsed
+	outColor    bool
+	errColor    bool
+	errTTY      bool
 }
 
 // Context is cancelled when the process receives SIGINT or SIGTERM.
@@ -40,8 +56,81 @@ func (g *Globals) Context() context.Context {
 	return g.ctx
 }
 
-// API returns a client for the controller at --controller, authenticated with --token.
-func (g *Globals) API() *api.Client { return api.New(g.Controller, g.Token) }
+// API returns a client for the controller at --controller, authenticated with --token, trusting
+// it by --ca-file or --ca-fingerprint.
+func (g *Globals) API() *api.Client {
+	c := api.New(g.Controller, g.Token)
+	c.HTTP = g.HTTPClient()
+	return c
+}
+
+// HTTPClient is an HTTP client to the controller with the trust of --ca-file or --ca-fingerprint.
+func (g *Globals) HTTPClient() *http.Client {
+	var tc *tls.Config
+	switch {
+	case g.caPool != nil:
+		tc = pki.ControllerConfig(g.caPool, "")
+	case g.CAFP != "":
+		tc = pki.ControllerConfig(nil, g.CAFP)
+	default:
+		// On the controller's own machine its CA is at hand.
+		if pool, err := readCA(filepath.Join(DefaultDataDir(), "pki", pki.CACertFile)); err == nil {
+			tc = pki.ControllerConfig(pool, "")
+		}
+	}
+	return &http.Client{Transport: api.NewTransport(&http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tc})}
+}
+
+func readCA(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("ca file: %w: give the controller's <data>/pki/ca.crt with --ca-file", err)
+	}
+	pool, err := pki.PoolFromPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("ca file %s: %w: give the controller's <data>/pki/ca.crt", file, err)
+	}
+	return pool, nil
+}
+
+// AfterApply settles the token and the trust once flags are parsed: --token-file is read when no
+// token is given otherwise, a fingerprint is checked, and secrets given as command-line flags are
+// noted for a warning (other users of the machine see a process's arguments).
+func (g *Globals) AfterApply(kctx *kong.Context) error {
+	g.isDaemon = strings.HasPrefix(kctx.Command(), "daemon")
+	for _, p := range kctx.Path {
+		if p.Flag != nil && !p.Resolved && secretFlag[p.Flag.Name] && !slices.Contains(g.secretFlags, p.Flag.Name) {
+			g.secretFlags = append(g.secretFlags, p.Flag.Name)
+		}
+	}
+	if g.Token == "" && g.TokenFile != "" {
+		b, err := os.ReadFile(g.TokenFile)
+		if err != nil {
+			return fmt.Errorf("token file: %w", err)
+		}
+		if g.Token = strings.TrimSpace(string(b)); g.Token == "" {
+			return fmt.Errorf("token file %s is empty: write the token into it", g.TokenFile)
+		}
+	}
+	if g.CAFile != "" {
+		pool, err := readCA(g.CAFile)
+		if err != nil {
+			return err
+		}
+		g.caPool = pool
+	}
+	if g.CAFP != "" {
+		fp, err := pki.ParseFingerprint(g.CAFP)
+		if err != nil {
+			return err
+		}
+		g.CAFP = fp
+	}
+	return nil
+}
+
+// secretFlag names the flags that carry a secret.
+var secretFlag = map[string]bool{"token": true, "admin-token": true, "host-token": true}
 
 // Local returns a client for the local daemon's LocalAPI at --socket.
 func (g *Globals) Local() *api.Client { return api.NewLocal(g.Socket) }
@@ -86,4 +175,17 @@ func (g *Globals) setup(ctx context.Context, stdout, stderr io.Writer, explicit 
 	g.errTTY = streamIsTerminal(stderr)
 	g.outColor = useColor(g.Color, streamIsTerminal(stdout), os.Getenv)
 	g.errColor = useColor(g.Color, g.errTTY, os.Getenv)
+	g.warnSecretFlags(stderr)
+}
+
+// warnSecretFlags warns of secrets given as flags: always for dist daemon (its stderr is its
+// log), on a terminal for other commands (a person typed it; --json keeps stderr for the one
+// error object, --quiet asks for no notes).
+func (g *Globals) warnSecretFlags(w io.Writer) {
+	if !g.isDaemon && (!g.errTTY || g.Quiet || g.JSON) {
+		return
+	}
+	for _, f := range g.secretFlags {
+		fmt.Fprintf(w, "warning: --%s on the command line is visible to every user of this machine: use its environment variable or a file instead\n", f)
+	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"dist/core/api"
+	"dist/core/pki"
 )
 
 // result is what one CLI invocation produced.
@@ -58,6 +60,7 @@ const testToken = "s3cret"
 // to drive every branch of the CLI.
 type fakeController struct {
 	srv    *httptest.Server
+	ca     *pki.CA       // the CA it serves under
 	final  api.DistState // state answered by GET /v1/distributions/d1
 	active int           // number of GETs answered "active" before final
 	onGet  func()        // called on each GET of d1, before answering
@@ -66,11 +69,28 @@ type fakeController struct {
 	created []api.CreateDistribution
 }
 
+// newFakeController serves over TLS like a real controller, with a CA of its own that the CLI
+// trusts through DIST_CA_FILE (set for the test, so call it after isolate).
 func newFakeController(t *testing.T, final api.DistState) *fakeController {
 	t.Helper()
 	f := &fakeController{final: final}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	ca, _, err := pki.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ca = ca
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.srv.TLS = ca.ServerConfig()
+	// httptest's own certificate would win over GetCertificate for a client sending no SNI (an
+	// IP address): serve the controller's certificate as the only one.
+	cert, err := ca.ServingCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.TLS.Certificates = []tls.Certificate{*cert}
+	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
+	t.Setenv("DIST_CA_FILE", ca.CertFile())
 	return f
 }
 

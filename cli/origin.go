@@ -181,7 +181,9 @@ func (c *OriginLsCmd) Run(g *Globals) error {
 		}
 		return g.PrintJSON(ss)
 	}
-	t := newTable("ORIGIN", "CONNS", "RATE", "SPENT", "WINDOW", "LEASES", "WAITING", "STATE")
+	// LEASED is what leases hold, not what the origin serves (0 without a cap): dist top measures
+	// that from the spent bytes over time.
+	t := newTable("ORIGIN", "CONNS", "LEASED", "SPENT", "WINDOW", "LEASES", "WAITING", "STATE")
 	for _, s := range ss {
 		t.add(s.Origin, usedOf(int64(s.Conns), int64(s.MaxConns), strconv.FormatInt), usedOf(s.Rate, s.MaxRate, rateText),
 			usedOf(s.Spent, s.MaxBytes, func(n int64, _ int) string { return humanBytes(n) }),

@@ -20,6 +20,7 @@ type PushCmd struct {
 	To        []string      `help:"Target selectors, repeatable or comma separated: a host name, key=value (a label), or all." required:"" config:"-" placeholder:"SEL"`
 	Dest      string        `help:"Path of the file on the targets (default: <data>/files/<name>)." config:"-" placeholder:"PATH"`
 	Name      string        `help:"File name on the targets (default: last element of SOURCE)." config:"-"`
+	Base      string        `help:"Absolute path of an older version of the file on each target, elsewhere than --dest: its pieces that still match are kept (read-only) and only the others fetched. The destination itself serves as the base without it." config:"-" placeholder:"PATH"`
 	Relays    int           `help:"Number of relays; 0 picks 1 to 5 percent of the targets, at least one." default:"0" placeholder:"N"`
 	SHA256    string        `name:"sha256" help:"Expected whole-file SHA-256 (hex), checked on every target." config:"-" placeholder:"HEX"`
 	PieceSize ByteSize      `help:"BitTorrent piece size, e.g. 4MiB (default: chosen from the file size)." placeholder:"SIZE"`
@@ -58,8 +59,8 @@ func (c *PushCmd) Validate() error {
 	if c.Relays < 0 {
 		return errors.New("--relays: must not be negative")
 	}
-	if c.PieceSize < 0 {
-		return errors.New("--piece-size: must not be negative")
+	if ps := int64(c.PieceSize); ps != 0 && (ps < 4<<20 || ps > 64<<20 || ps&(ps-1) != 0) {
+		return errors.New("--piece-size: want a power of two from 4MiB to 64MiB, or leave it out to choose from the file size")
 	}
 	if c.Timeout < 0 {
 		return errors.New("--timeout: must not be negative")
@@ -69,6 +70,10 @@ func (c *PushCmd) Validate() error {
 	}
 	if c.Timeout > 0 && !c.Wait {
 		return errors.New("--timeout only applies with --wait")
+	}
+	// Absolute on the targets, whatever this machine's own convention.
+	if c.Base != "" && !strings.HasPrefix(c.Base, "/") && !filepath.IsAbs(c.Base) {
+		return fmt.Errorf("--base: %s is a relative path: give the absolute path of the older version on the targets", c.Base)
 	}
 	return nil
 }
@@ -80,6 +85,7 @@ func (c *PushCmd) Run(g *Globals) error {
 		Name:     c.Name,
 		To:       c.selectors(),
 		Dest:     c.Dest,
+		Base:     c.Base,
 		Relays:   c.Relays,
 		SHA256:   strings.ToLower(c.SHA256),
 		PieceLen: int64(c.PieceSize),
@@ -144,11 +150,13 @@ func (c *PushCmd) selectors() []string {
 }
 
 // publish asks the local daemon to hash and serve a local file, and fills req from its answer.
+// The file is opened here and the open descriptor goes with the request: the daemon, which may
+// run as root, publishes only a file the caller could read (see daemon/local).
 func (c *PushCmd) publish(g *Globals, req *api.CreateDistribution) error {
 	if i := strings.Index(c.Source, "://"); i > 0 && !strings.ContainsAny(c.Source[:i], `/\`) {
 		// SCHEME://… other than http(s): a device the local daemon reads through the origin-IO
-		// plugin of that name (partition:///dev/sdb1).
-		return c.publishPath(g, req, c.Source)
+		// plugin of that name (partition:///dev/sdb1); only root may publish one.
+		return c.publishPath(g, req, c.Source, nil)
 	}
 	fi, err := os.Stat(c.Source)
 	switch {
@@ -158,7 +166,15 @@ func (c *PushCmd) publish(g *Globals, req *api.CreateDistribution) error {
 		return exitError{code: ExitSource, msg: fmt.Sprintf("cannot read %s: %v", c.Source, unwrapPath(err)), err: err}
 	case fi.IsDir():
 		return exitf(ExitSource, "%s is a directory: push one file", c.Source)
+	case !fi.Mode().IsRegular():
+		// Not opened: a FIFO would block. Devices go through a plugin, as partition:///dev/...
+		return exitf(ExitSource, "%s is not a regular file: push a file, or a device as partition://%s (as root)", c.Source, c.Source)
 	}
+	f, err := os.Open(c.Source)
+	if err != nil {
+		return exitError{code: ExitSource, msg: fmt.Sprintf("cannot read %s: %v: publish a file you can read", c.Source, unwrapPath(err)), err: err}
+	}
+	defer f.Close()
 	abs, err := filepath.Abs(c.Source)
 	if err != nil {
 		return fmt.Errorf("resolve source path: %w", err)
@@ -166,12 +182,20 @@ func (c *PushCmd) publish(g *Globals, req *api.CreateDistribution) error {
 	if g.ShowProgress() {
 		g.Notef("publishing %s (%s) through the local daemon: hashing...", c.Source, humanBytes(fi.Size()))
 	}
-	return c.publishPath(g, req, abs)
+	return c.publishPath(g, req, abs, f)
 }
 
-// publishPath has the local daemon publish path (a file or a plugin URI) and fills req.
-func (c *PushCmd) publishPath(g *Globals, req *api.CreateDistribution, path string) error {
-	pub, err := g.Local().Publish(g.Context(), api.Publish{Path: path, PieceLen: int64(c.PieceSize)})
+// publishPath has the local daemon publish path (a file, passed open as f, or a plugin URI with
+// f nil) and fills req.
+func (c *PushCmd) publishPath(g *Globals, req *api.CreateDistribution, path string, f *os.File) error {
+	p := api.Publish{Path: path, PieceLen: int64(c.PieceSize)}
+	var pub api.Published
+	var err error
+	if f != nil {
+		pub, err = api.PublishFile(g.Context(), g.Socket, p, f)
+	} else {
+		pub, err = g.Local().Publish(g.Context(), p)
+	}
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", c.Source, &localError{socket: g.Socket, err: err})
 	}

@@ -51,6 +51,10 @@ func writeReport(g *Globals, r api.DistReport) error {
 	field("First byte", pctls(r.TimeToFirstByte))
 	field("Speed", fmt.Sprintf("%s/s per host on average, %s/s in all", humanBytes(r.AvgSpeed), humanBytes(r.TotalSpeed)))
 	field("Bytes", bySource(r.Bytes.BT, r.Bytes.HTTPRelay, r.Bytes.HTTPOrigin))
+	if r.Bytes.Zero > 0 || r.Bytes.Kept > 0 {
+		field("Not sent", fmt.Sprintf("%s zero pieces written by the targets, %s kept from the version they held",
+			humanBytes(r.Bytes.Zero), humanBytes(r.Bytes.Kept)))
+	}
 	field("Origin", fmt.Sprintf("%s (%.2f× the file: relays %s, clients %s)", humanBytes(r.OriginBytes), r.OriginPerFile,
 		humanBytes(r.RelayOrigin), humanBytes(r.Bytes.HTTPOrigin)))
 	field("Relays", orDash(strings.Join(r.Relays, ", ")))

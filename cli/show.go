@@ -11,6 +11,7 @@ import (
 
 	"dist/core/api"
 	"dist/core/printable"
+	"dist/tui"
 )
 
 // ShowCmd shows one distribution.
@@ -56,7 +57,11 @@ func (c *ShowCmd) Run(g *Globals) error {
 		field("Ended", fmt.Sprintf("%s (took %s)", formatTime(d.EndedAt), d.EndedAt.Sub(d.CreatedAt).Round(time.Second)))
 	}
 	field("Targets", fmt.Sprintf("%d: %d done, %d failed", d.Targets, d.Done, d.Failed))
-	field("Progress", percent(d))
+	field("Progress", progressText(d))
+	if r, n, active := tui.CommonStall(d); r != "" {
+		// Why the distribution is not moving, as its hosts say: the first place an operator looks.
+		field("Waiting", tui.StallLine(r, n, active))
+	}
 	field("Bytes", bySource(d.BytesBT, d.BytesHTTPRelay, d.BytesHTTPOrigin))
 	if _, err := fmt.Fprint(g.Out, b.String()); err != nil {
 		return err
@@ -78,15 +83,16 @@ func (c *ShowCmd) Run(g *Globals) error {
 		return cmp.Compare(a.Host, b.Host)
 	})
 	fmt.Fprintln(g.Out)
-	t := newTable("HOST", "ROLE", "STATE", "MODE", "HAVE", "BT", "RELAY", "ORIGIN", "PEERS", "ERROR")
+	t := newTable("HOST", "ROLE", "STATE", "MODE", "HAVE", "BT", "RELAY", "ORIGIN", "PEERS", "REASON")
 	for _, a := range as {
 		mode := a.Mode // a client's hybrid mode (bt, assisting, http-main); "-" for a relay
 		if mode == "" {
 			mode = "-"
 		}
-		t.add(a.Host, string(a.Role), string(a.State), mode, humanBytes(a.Have), humanBytes(a.BytesBT), humanBytes(a.BytesHTTPRelay),
-			humanBytes(a.BytesHTTPOrigin), strconv.Itoa(a.Peers), a.Error)
-		t.style(2, stateStyle(a.State))
+		state := tui.ShownState(d.State, a.State) // never a stale "downloading" once it ended
+		t.add(a.Host, string(a.Role), string(state), mode, humanBytes(a.Have), humanBytes(a.BytesBT), humanBytes(a.BytesHTTPRelay),
+			humanBytes(a.BytesHTTPOrigin), strconv.Itoa(a.Peers), assignmentReason(d, a))
+		t.style(2, stateStyle(state))
 	}
 	return t.write(g.Out, color)
 }
@@ -98,4 +104,16 @@ func statusIsNotFound(err error) bool {
 		return false
 	}
 	return se.Code == api.CodeNotFound || (se.Code == "" && se.Status == 404)
+}
+
+// assignmentReason is the REASON cell: why the task failed, why it is not moving, or, for a client
+// that HTTP helps, why it is in its mode.
+func assignmentReason(d api.Distribution, a api.Assignment) string {
+	if r := cmp.Or(tui.Failure(d, a), tui.Stall(d, a)); r != "" {
+		return r
+	}
+	if a.State.Active() && a.Mode != "" && a.Mode != "bt" {
+		return printable.String(a.ModeReason)
+	}
+	return ""
 }

@@ -26,7 +26,7 @@ type corruptRelay struct {
 func newCorruptRelay(t *testing.T, upstream string) *corruptRelay {
 	t.Helper()
 	c := &corruptRelay{}
-	client := &http.Client{Timeout: time.Minute}
+	client := &http.Client{Timeout: time.Minute, Transport: anyTLS.Transport}
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.RequestURI(), nil)
 		if err != nil {

@@ -13,8 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"dist/core/api"
+	"dist/core/pki"
 	"dist/daemon/assist"
 )
 
@@ -37,15 +39,19 @@ type Config struct {
 	Advertise  string            // base URL others use to reach our HTTP; default derived from Listen
 	BTListen   string            // BitTorrent listen address, e.g. ":6881" or "127.0.0.1:0"
 	Data       string            // data directory (database, partial files, finished files)
+	Store      string            // controller: "" (SQLite in Data), sqlite:PATH or postgres://… (store.OpenSpec)
 	Controller string            // controller base URL; default: ourselves when we hold the controller role
-	Token      string            // host token presented to the controller (not used by a controller host)
+	Token      string            // host token presented to the controller in plain HTTP (not used by a controller host)
 	AdminToken string            // controller: token accepted for operators and scripts
 	HostToken  string            // controller: token accepted from daemons; default: <Data>/host.token
 	Name       string            // host name; default: os.Hostname()
 	Labels     map[string]string // e.g. site=ams1
 	Socket     string            // LocalAPI unix socket; default: <Data>/dist.sock
-	ReadyFile  string            // when set, a JSON object {"http_url","bt_addr","socket"} is written here once serving
-	Logger     *slog.Logger
+	// SocketGroup, a group name or id, makes the LocalAPI socket 0660 with that group so that
+	// its members may use the CLI; default: 0600, the daemon's user and root only.
+	SocketGroup string
+	ReadyFile   string // when set, a JSON object {"http_url","bt_addr","socket"} is written here once serving
+	Logger      *slog.Logger
 
 	// Hybrid download defaults of this host; a push's settings override them field by field.
 	Hybrid api.Settings
@@ -65,6 +71,17 @@ type Config struct {
 	PluginDir string
 	// RelayPolicy names the controller's relay-policy plugin; "" → the built-in policy.
 	RelayPolicy string
+
+	// InsecurePlainHTTP serves and speaks plain HTTP, as before TLS: no certificates, hosts
+	// authenticate with the shared host token. For labs only.
+	InsecurePlainHTTP bool
+	// JoinToken is traded once for the host certificate (POST /v1/join) when <Data>/tls holds
+	// none; the controller's host token is one.
+	JoinToken string
+	// CAFile and CAFingerprint say how a joining host trusts its controller: the CA certificate,
+	// or the CA's "sha256:<hex>" fingerprint checked against the chain the controller presents.
+	// Once joined the host keeps the CA in <Data>/tls/ca.crt.
+	CAFile, CAFingerprint string
 }
 
 func (c *Config) fill() error {
@@ -103,8 +120,24 @@ func (c *Config) fill() error {
 	if !c.has(api.RoleController) && c.Controller == "" {
 		return errors.New("no controller: set --controller URL (or hold the controller role)")
 	}
-	if !c.has(api.RoleController) && c.Token == "" {
-		return errors.New("no host token: set --token (the controller's --host-token)")
+	if c.InsecurePlainHTTP {
+		if !c.has(api.RoleController) && c.Token == "" {
+			return errors.New("no host token: set DIST_TOKEN or --token-file (the controller's host token)")
+		}
+		return nil
+	}
+	if c.Advertise != "" && !strings.HasPrefix(c.Advertise, "https://") {
+		return fmt.Errorf("advertise URL %s: the daemon serves HTTPS, give https://… (or run with --insecure-plain-http)", c.Advertise)
+	}
+	if c.Controller != "" && !strings.HasPrefix(c.Controller, "https://") {
+		return fmt.Errorf("controller URL %s is not https://: use https://… (or run every daemon with --insecure-plain-http)", c.Controller)
+	}
+	if c.CAFingerprint != "" {
+		fp, err := pki.ParseFingerprint(c.CAFingerprint)
+		if err != nil {
+			return err
+		}
+		c.CAFingerprint = fp
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"dist/core/api"
 	"dist/core/atomicfile"
 	"dist/core/fetch"
+	"dist/core/pki"
 	"dist/core/store"
 	"dist/core/swarm"
 	"dist/daemon/agent"
@@ -48,6 +50,8 @@ type Daemon struct {
 	agent     *agent.Agent
 	ctrl      *controller.Server
 	store     store.Store
+	ca        *pki.CA       // a controller's CA (identity.go); nil in plain HTTP
+	id        *pki.Identity // this host's certificate; nil in plain HTTP
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -86,6 +90,9 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err := os.MkdirAll(d.cfg.Data, 0o755); err != nil {
 		return fmt.Errorf("data directory %s: %w", d.cfg.Data, err)
 	}
+	if err := secureDirs(d.cfg.Data, d.cfg.PluginDir); err != nil { // Windows: explicit access lists (acl_windows.go)
+		return err
+	}
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", d.cfg.Listen, err)
@@ -93,9 +100,16 @@ func (d *Daemon) start(ctx context.Context) error {
 	d.httpLn = ln
 	d.httpURL = d.cfg.Advertise
 	if d.httpURL == "" {
-		d.httpURL = "http://" + advertiseAddr(ln.Addr())
+		scheme := "https://"
+		if d.cfg.InsecurePlainHTTP {
+			scheme = "http://"
+		}
+		d.httpURL = scheme + advertiseAddr(ln.Addr())
 	}
 	d.httpURL = strings.TrimRight(d.httpURL, "/")
+	if err := d.setupTLS(ctx, ln); err != nil {
+		return err
+	}
 
 	d.node, err = swarm.New(swarm.Config{ListenAddr: d.cfg.BTListen, Logger: d.log,
 		UploadRate: d.cfg.BTUploadRate, DownloadRate: d.cfg.BTDownloadRate})
@@ -111,14 +125,22 @@ func (d *Daemon) start(ctx context.Context) error {
 		}
 		mux.Handle("/", d.ctrl.Handler())
 		// The read-only status page: what dist top shows, from the same snapshot code.
-		ui := webui.New(webui.Config{AdminToken: d.cfg.AdminToken, Source: tui.NewController(api.New(d.httpURL, d.cfg.AdminToken))})
+		self := api.New(d.httpURL, d.cfg.AdminToken)
+		self.HTTP = &http.Client{Transport: api.NewTransport(&http.Transport{TLSClientConfig: d.ClientTLS()})}
+		ui := webui.New(webui.Config{AdminToken: d.cfg.AdminToken, Source: tui.NewController(self)})
 		mux.Handle("/ui", ui)
 		mux.Handle("/ui/", ui)
 	} else {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	}
 	ctl := api.New(d.cfg.Controller, d.cfg.Token)
-	ctl.HTTP = &http.Client{Timeout: api.WatchPollTimeout + 15*time.Second}
+	var ctlTLS *tls.Config
+	if d.id != nil {
+		// The certificate is the host's credential: no token crosses the network.
+		ctl.Token, ctlTLS = "", d.id.ControllerConfig()
+	}
+	ctl.HTTP = &http.Client{Timeout: api.WatchPollTimeout + 15*time.Second,
+		Transport: api.NewTransport(&http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: ctlTLS})}
 
 	exch := early.NewRegistry(early.Config{})
 	rel := relay.New(relay.Config{Early: exch})
@@ -132,7 +154,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	})
 	env := &task.Env{
 		Name: d.cfg.Name, Data: d.cfg.Data, Labels: d.cfg.Labels, Hybrid: d.cfg.Hybrid, BTBlocked: d.cfg.BTBlocked,
-		Node: d.node, API: ctl, Pull: pullClient(rel.Workers()), Gates: d.gates, Log: d.log,
+		Node: d.node, API: ctl, Pull: pullClient(rel.Workers(), d.PeerTLS()), Gates: d.gates, Log: d.log,
 	}
 	var ag *agent.Agent
 	env.Holds = func(source string, size int64) bool { return ag.Holds(source, size) }
@@ -159,7 +181,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		Host: d.cfg.Name, Roles: d.cfg.Roles, Tasks: d.taskFigures, Leases: d.gates.States, Controller: d.ctrl,
 		Logger: d.log.With("role", "metrics"),
 	})
-	mux.Handle("GET /metrics", met)
+	mux.Handle("GET /metrics", d.guardMetrics(met))
 	mux.Handle(metrics.PprofPath, metrics.Pprof(d.cfg.AdminToken))
 	env.PieceTime = met.PieceFetched // before any task starts: the agent runs below
 	d.group.Go(func() error { met.Run(ctx); return nil })
@@ -172,9 +194,19 @@ func (d *Daemon) start(ctx context.Context) error {
 	// HTTP/2 beside HTTP/1.1 (h2c in cleartext): a host's watch, reports and asks share one
 	// connection to the controller; file serving clients go on with HTTP/1.1.
 	d.httpSrv.Protocols = controller.Protocols()
-	d.group.Go(func() error { return serveUntil(ctx, d.httpSrv, ln) })
+	switch {
+	case d.ca != nil:
+		d.httpSrv.TLSConfig = d.ca.ServerConfig()
+	case d.id != nil:
+		d.httpSrv.TLSConfig = d.id.ServerConfig()
+	}
+	if d.id != nil {
+		d.group.Go(func() error { d.renewLoop(ctx, ctl); return nil })
+	}
+	d.group.Go(func() error { return serveUntil(ctx, d.httpSrv, controller.LimitListener(ln)) })
 
-	d.local, err = local.Listen(local.Config{Socket: d.cfg.Socket, Publish: d.publisher.Publish, Status: d.status})
+	d.local, err = local.Listen(local.Config{Socket: d.cfg.Socket, Group: d.cfg.SocketGroup, Publish: d.publisher.Publish, Status: d.status, Unpublish: d.publisher.Unpublish,
+		Held: d.publisher.File})
 	if err != nil {
 		return err
 	}
@@ -187,18 +219,22 @@ func (d *Daemon) start(ctx context.Context) error {
 	if d.cfg.ReadyFile != "" {
 		if err := atomicfile.WriteJSON(d.cfg.ReadyFile, map[string]string{
 			"http_url": d.httpURL, "bt_addr": d.btAddr(), "socket": d.cfg.Socket, "name": d.cfg.Name,
+			"ca_file": d.CAFile(), "ca_fingerprint": d.CAFingerprint(),
 		}); err != nil {
 			return fmt.Errorf("ready file: %w", err)
 		}
 	}
-	d.log.Info("daemon ready", "roles", strings.Join(api.RoleNames(d.cfg.Roles), ","), "http", d.httpURL, "bt", d.btAddr(), "socket", d.cfg.Socket)
+	d.log.Info("daemon ready", "roles", strings.Join(api.RoleNames(d.cfg.Roles), ","), "http", d.httpURL, "bt", d.btAddr(), "socket", d.cfg.Socket, "tls", d.id != nil)
 	return nil
 }
 
-// pullClient keeps one idle connection per pull worker, so parallel Range requests reuse them.
-func pullClient(workers int) *http.Client {
+// pullClient keeps one idle connection per pull worker, so parallel Range requests reuse them;
+// tc (nil in plain HTTP) is the host's TLS to peers and origins.
+func pullClient(workers int, tc *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
+		TLSClientConfig:       tc,
+		ForceAttemptHTTP2:     false, // file serving goes on HTTP/1.1: one connection per worker
 		MaxIdleConnsPerHost:   2 * workers,
 		ResponseHeaderTimeout: time.Minute,
 		IdleConnTimeout:       90 * time.Second,
@@ -208,7 +244,13 @@ func pullClient(workers int) *http.Client {
 // serveUntil serves ln until ctx ends, then shuts the server down.
 func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "") // certificates come from TLSConfig.GetCertificate
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
@@ -231,13 +273,16 @@ func (d *Daemon) startController(ctx context.Context) error {
 	if d.cfg.Controller == "" {
 		d.cfg.Controller = d.httpURL
 	}
-	st, err := store.Open(filepath.Join(d.cfg.Data, "controller.db"))
+	st, err := store.OpenSpec(ctx, d.cfg.Store, filepath.Join(d.cfg.Data, "controller.db"))
 	if err != nil {
 		return err
 	}
 	d.store = st
-	probeClient := &http.Client{Timeout: 15 * time.Second}
+	// A pushed local file is a daemon's /v1/files URL: the probe speaks to it as a peer.
+	probeClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment, TLSClientConfig: d.PeerTLS()}}
 	d.ctrl = controller.New(st, controller.Options{
+		CA:         d.ca,
 		AdminToken: d.cfg.AdminToken,
 		HostToken:  d.cfg.HostToken,
 		Logger:     d.log.With("role", "controller"),

@@ -271,9 +271,9 @@ func TestHybridCorruptRelay(t *testing.T) {
 
 	// A second relay whose HTTP answers are the real relay's with one byte flipped.
 	bad := newCorruptRelay(t, relay.HTTPURL())
-	hostAPI := api.New(f.ctrl.HTTPURL(), hostToken)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	hostAPI := f.hostClient(ctx, "relay-bad")
 	if err := hostAPI.Register(ctx, api.Host{Name: "relay-bad", Roles: []api.Role{api.RoleRelay}, HTTPURL: bad.URL, BTAddr: "127.0.0.1:9"}); err != nil {
 		t.Fatal(err)
 	}

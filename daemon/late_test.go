@@ -95,7 +95,7 @@ func TestOfflineAndLateHosts(t *testing.T) {
 
 func scrape(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := anyTLS.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,7 +254,7 @@ func TestPprofNeedsTheAdminToken(t *testing.T) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := anyTLS.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

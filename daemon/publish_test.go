@@ -38,7 +38,7 @@ func TestPublishedFileSwappedIsNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := func() int {
-		resp, err := http.Get(p.Source)
+		resp, err := anyTLS.Get(p.Source)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,8 +2,10 @@ package daemon_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"dist/core/api"
 	"dist/core/content"
+	"dist/core/pki"
 	"dist/daemon"
 	"dist/daemon/demo/origin"
 )
@@ -18,10 +21,12 @@ import (
 // fleet is an in-process swarm on loopback: one controller, relays and clients, each a whole
 // daemon with its own ports, BitTorrent node and data directory.
 type fleet struct {
-	t       testing.TB
-	dir     string
-	ctrl    *daemon.Daemon
-	admin   *api.Client
+	t     testing.TB
+	dir   string
+	ctrl  *daemon.Daemon
+	admin *api.Client
+	// http trusts every host of the fleet (TLS to content routes, /metrics, /ui).
+	http    *http.Client
 	daemons map[string]*daemon.Daemon
 	cancel  map[string]context.CancelFunc
 }
@@ -42,11 +47,16 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-func newFleet(t testing.TB) *fleet {
+func newFleet(t testing.TB) *fleet { t.Helper(); return newFleetWith(t) }
+
+// newFleetWith starts the fleet's controller with opts applied to its configuration.
+func newFleetWith(t testing.TB, opts ...func(*daemon.Config)) *fleet {
 	t.Helper()
 	f := &fleet{t: t, dir: t.TempDir(), daemons: map[string]*daemon.Daemon{}, cancel: map[string]context.CancelFunc{}}
-	f.ctrl = f.start("controller", []api.Role{api.RoleController}, nil)
+	f.ctrl = f.start("controller", []api.Role{api.RoleController}, nil, opts...)
 	f.admin = api.New(f.ctrl.HTTPURL(), adminToken)
+	f.admin.HTTP = &http.Client{Transport: api.NewTransport(&http.Transport{TLSClientConfig: f.ctrl.ClientTLS()})}
+	f.http = &http.Client{Transport: &http.Transport{TLSClientConfig: f.ctrl.PeerTLS()}}
 	t.Cleanup(f.close)
 	return f
 }
@@ -70,7 +80,8 @@ func (f *fleet) start(name string, roles []api.Role, labels map[string]string, o
 	os.Remove(sock.Name())
 	cfg.Socket = sock.Name()
 	if f.ctrl != nil {
-		cfg.Controller = f.ctrl.HTTPURL()
+		// Hosts join like production: the controller's host token is a join secret.
+		cfg.Controller, cfg.JoinToken, cfg.CAFile = f.ctrl.HTTPURL(), hostToken, f.ctrl.CAFile()
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -248,4 +259,49 @@ func TestPublishLocalFile(t *testing.T) {
 	if !api.IsCode(err, api.CodeSource) {
 		t.Fatalf("publish of a missing file: %v, want a source error", err)
 	}
+}
+
+// anyTLS is for the tests' own probes of a daemon's pages (metrics, status page, files), which
+// test those pages, not TLS: every fleet has its own CA, so the client does not check the server
+// (the TLS tests do, with each fleet's CA).
+var anyTLS = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+// hostClient is a controller client for a host the test plays itself: it joins with the host
+// token as a daemon does and presents the certificate it got.
+func (f *fleet) hostClient(ctx context.Context, name string) *api.Client {
+	f.t.Helper()
+	id, err := joinAs(ctx, f.ctrl.HTTPURL(), f.admin.HTTP, hostToken, name, filepath.Join(f.dir, name+"-tls"))
+	if err != nil {
+		f.t.Fatalf("join %s: %v", name, err)
+	}
+	c := api.New(f.ctrl.HTTPURL(), "")
+	c.HTTP = &http.Client{Transport: api.NewTransport(&http.Transport{TLSClientConfig: id.ControllerConfig()})}
+	return c
+}
+
+// joinAs asks the controller at base for a certificate for name with token, and keeps it in dir.
+func joinAs(ctx context.Context, base string, hc *http.Client, token, name, dir string) (*pki.Identity, error) {
+	key, err := pki.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	csr, err := pki.CSR(key, name)
+	if err != nil {
+		return nil, err
+	}
+	j := api.New(base, token)
+	j.HTTP = hc
+	ans, err := j.Join(ctx, api.JoinRequest{Name: name, CSR: string(csr)})
+	if err != nil {
+		return nil, err
+	}
+	cert, err := pki.ParseCertPEM([]byte(ans.Cert))
+	if err != nil {
+		return nil, err
+	}
+	ca, err := pki.ParseCertPEM([]byte(ans.CA))
+	if err != nil {
+		return nil, err
+	}
+	return pki.SaveIdentity(dir, key, cert.Raw, ca.Raw)
 }

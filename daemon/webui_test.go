@@ -37,7 +37,7 @@ func signInLink(ctx context.Context, t *testing.T, base string) string {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := anyTLS.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	base := f.ctrl.HTTPURL()
 
 	// Strangers see the sign-in form, not the fleet.
-	resp, err := http.Get(base + "/ui")
+	resp, err := anyTLS.Get(base + "/ui")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +72,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if strings.Contains(body.String(), d.ID) || !strings.Contains(body.String(), "admin token") {
 		t.Fatalf("/ui without a session shows the fleet or no sign-in form:\n%s", body)
 	}
-	if resp, err := http.Get(base + "/ui/snapshot.json"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+	if resp, err := anyTLS.Get(base + "/ui/snapshot.json"); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("/ui/snapshot.json without a session: %v %v", resp.Status, err)
 	}
 
 	args := func(extra ...string) []string {
-		return append([]string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		return append([]string{"--headless=new", "--ignore-certificate-errors", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 			"--user-data-dir=" + t.TempDir(), "--window-size=1280,900", "--virtual-time-budget=8000"}, extra...)
 	}
 	dctx, dcancel := context.WithTimeout(ctx, 60*time.Second)

@@ -46,6 +46,9 @@ func eta(d Dist) time.Duration {
 // swarm fills the selected distribution's hosts and relays from GET /v1/distributions/{id}.
 func (f *filler) swarm(d api.Distribution, now time.Time) *Swarm {
 	s := &Swarm{Dist: f.dist(d, now)}
+	if r := StallLine(CommonStall(d)); r != "" && s.Dist.Rate <= 0 {
+		s.Dist.Reason = r
+	}
 	cooldown := hybrid.DefaultCooldown
 	if d.Settings != nil && d.Settings.CooldownMs > 0 {
 		cooldown = time.Duration(d.Settings.CooldownMs) * time.Millisecond
@@ -54,18 +57,20 @@ func (f *filler) swarm(d api.Distribution, now time.Time) *Swarm {
 		key := "a/" + a.ID
 		if a.Role == api.RoleRelay {
 			s.Relays = append(s.Relays, Relay{
-				Name: printable.String(a.Host), State: a.State, Have: a.Have, Size: d.Size,
-				Rate: f.r.rate(key+"/pull", now, a.Have), Up: a.BytesUp, Clients: a.Peers, Error: printable.String(a.Error),
+				Name: printable.String(a.Host), State: ShownState(d.State, a.State), Have: a.Have, Size: d.Size,
+				Rate: f.r.rate(key+"/pull", now, a.Have), Up: a.BytesUp, Clients: a.Peers,
+				Error: Failure(d, a), Stall: Stall(d, a),
 			})
 			continue
 		}
 		h := Host{
-			Name: printable.String(a.Host), State: a.State, Have: a.Have, Size: d.Size, Peers: a.Peers, Error: printable.String(a.Error),
+			Name: printable.String(a.Host), State: ShownState(d.State, a.State), Have: a.Have, Size: d.Size, Peers: a.Peers,
+			Error: Failure(d, a), Stall: Stall(d, a),
 			RateBT:   f.r.rate(key+"/bt", now, a.BytesBT),
 			RateHTTP: f.r.rate(key+"/http", now, a.BytesHTTPRelay+a.BytesHTTPOrigin),
 			Assist:   printable.String(a.Mode), Reason: printable.String(a.ModeReason),
 		}
-		if a.Mode != "" && !a.ModeAt.IsZero() && a.State.Active() {
+		if a.Mode != "" && !a.ModeAt.IsZero() && h.State.Active() {
 			h.Cooldown = max(0, a.ModeAt.Add(cooldown).Sub(now)).Round(time.Second)
 		}
 		s.Hosts = append(s.Hosts, h)
@@ -93,10 +98,16 @@ func (f *filler) local(st api.Status, now time.Time) *Local {
 		dist, _, role, _ := api.SplitAssignmentID(t.ID)
 		key := "t/" + t.ID
 		h := Host{
-			Name: printable.String(st.Name), Dist: dist, Role: role, State: t.State, Have: t.Have, Peers: t.Peers, Error: printable.String(t.Error),
+			Name: printable.String(st.Name), Dist: dist, Role: role, State: t.State, Have: t.Have, Peers: t.Peers,
 			RateBT:   f.r.rate(key+"/bt", now, t.BytesBT),
 			RateHTTP: f.r.rate(key+"/http", now, t.BytesHTTPRelay+t.BytesHTTPOrigin),
 			Assist:   printable.String(t.Mode), Reason: printable.String(t.ModeReason),
+		}
+		// The report carries a failure as its error, and why an active task is not moving too.
+		if t.State == api.TaskFailed {
+			h.Error = printable.String(t.Error)
+		} else if t.State.Active() {
+			h.Stall = printable.String(t.Error)
 		}
 		l.Tasks = append(l.Tasks, h)
 	}

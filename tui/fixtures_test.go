@@ -28,7 +28,7 @@ func fleetSnapshot() Snapshot {
 		Dists: []Dist{img, app},
 		Limits: []Limit{
 			{Origin: "http://origin:8080", Name: "connections", Unit: UnitConns, Used: 12, Cap: 100},
-			{Origin: "http://origin:8080", Name: "bandwidth", Unit: UnitRate, Used: 20 * mib, Cap: 100 * mib},
+			{Origin: "http://origin:8080", Name: "bandwidth", Unit: UnitRate, Used: 20 * mib, Cap: 100 * mib, Measured: 14 * mib},
 			{Origin: "http://origin:8080", Name: "bytes", Unit: UnitBytes, Used: 1 << 30, Cap: 100 << 30, Window: "24h"},
 		},
 		LimitsKnown: true,

@@ -1,24 +1,41 @@
 package tui
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"dist/core/api"
 )
 
-// originLimits reads GET /v1/origins and turns each origin into three gauges: connections,
-// bandwidth and bytes in the current window, each against the policy's cap.
-func originLimits(ctx context.Context, c *api.Client) ([]Limit, error) {
-	os, err := c.Origins(ctx, "")
-	if err != nil {
-		return nil, err
+// originRateWindow is how far back the measured origin rate looks: hosts account for the bytes
+// they took at each lease renewal, every half lease period (5 s by default), so a shorter look
+// would swing between nothing and a burst.
+const originRateWindow = 15 * time.Second
+
+// originRateMin is the shortest look that gives a measured origin rate: one renewal period.
+const originRateMin = 5 * time.Second
+
+// measure sets each bandwidth gauge's measured rate from the origin's spent bytes: what the hosts
+// report taking from it, whatever their leases hold (nothing at all without a cap).
+func (f *filler) measure(ls []Limit, os []api.OriginStatus, now time.Time) {
+	spent := map[string]int64{}
+	for _, o := range os {
+		spent[o.Origin] = o.Spent
 	}
-	return limitsOf(os), nil
+	for i := range ls {
+		if ls[i].Name != "bandwidth" {
+			continue
+		}
+		key := "o/" + ls[i].Origin
+		ls[i].Measured = f.r.rateOver(key, now, spent[ls[i].Origin], originRateWindow)
+		if rs := f.r.last[key]; len(rs) > 0 && now.Sub(rs[0].at) < originRateMin {
+			ls[i].Measured = -1 // less than one renewal in view: a step would read as a burst
+		}
+	}
 }
 
-// limitsOf is the pure part of originLimits.
+// limitsOf turns each origin of GET /v1/origins into three gauges: connections, bandwidth and
+// bytes in the current window, each against the policy's cap.
 func limitsOf(os []api.OriginStatus) []Limit {
 	var out []Limit
 	for _, o := range os {

@@ -139,3 +139,19 @@ func TestRefreshKeepsSelection(t *testing.T) {
 		t.Errorf("cursor %d on %q, want 0 on p0c8dn4w1e", got.ui.distCur, got.selected)
 	}
 }
+
+// TestStallReasonFollowsTheSnapshots: a distribution that stops moving says why in the list, and
+// the reason goes once a refresh shows it moving again.
+func TestStallReasonFollowsTheSnapshots(t *testing.T) {
+	t.Parallel()
+	var m tea.Model = New(nil, Options{})
+	m, _ = m.Update(SnapshotMsg{Snap: stalledSnapshot()})
+	out := m.View().Content
+	if !strings.Contains(out, "k3vq9x2m7a: waiting for origin quota: origin byte budget spent until 00:00") || !strings.Contains(out, "stall") {
+		t.Fatalf("a stalled distribution does not say why:\n%s", out)
+	}
+	m, _ = m.Update(SnapshotMsg{Snap: fleetSnapshot()})
+	if out := m.View().Content; strings.Contains(out, "waiting for origin quota") || strings.Contains(out, "stall") {
+		t.Errorf("the reason stayed after the distribution moved again:\n%s", out)
+	}
+}

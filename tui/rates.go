@@ -25,6 +25,12 @@ func newRates() *rates { return &rates{last: map[string][]reading{}, seen: map[s
 // rateWindow; -1 (unknown, shown "-") on the first reading or when time did not advance, 0 when the
 // counter went back (a restarted task).
 func (r *rates) rate(key string, at time.Time, v int64) float64 {
+	return r.rateOver(key, at, v, rateWindow)
+}
+
+// rateOver is rate over the readings of the last window: a counter that moves in steps (an
+// origin's spent bytes, accounted at each lease renewal) needs a longer look than rateWindow.
+func (r *rates) rateOver(key string, at time.Time, v int64, window time.Duration) float64 {
 	r.seen[key] = true
 	rs := r.last[key]
 	restarted := len(rs) > 0 && v < rs[len(rs)-1].v
@@ -33,7 +39,7 @@ func (r *rates) rate(key string, at time.Time, v int64) float64 {
 	}
 	rs = append(rs, reading{at, v})
 	// Keep one reading at least rateWindow old, and nothing older than needed for it.
-	for len(rs) > 2 && at.Sub(rs[1].at) >= rateWindow {
+	for len(rs) > 2 && at.Sub(rs[1].at) >= window {
 		rs = rs[1:]
 	}
 	r.last[key] = rs

@@ -128,10 +128,17 @@ func listLines(s Snapshot, u ui, w int) []string {
 	for i := lo; i < hi; i++ {
 		d := s.Dists[i]
 		done := fmt.Sprintf("%d/%d", d.Done, d.Targets)
+		etaCell := fitR(span(d.ETA), 6)
+		if d.Reason != "" { // held back: the detail line (or the line below) says by what
+			etaCell = t.paint(styleWarn, fitR("stall", 6))
+		}
 		row := fit(d.ID, 10) + " " + fit(d.Name, 12) + " " + t.state(string(d.State), 9) + " " +
 			t.gauge(d.Progress(), bar) + " " + fitR(pct(d.Progress()), 6) + " " + fitR(rate(d.Rate), 8) + " " +
-			fitR(span(d.ETA), 6) + " " + fitR(done, 7)
+			etaCell + " " + fitR(done, 7)
 		out = append(out, cursorRow(t, row, i == u.distCur && !u.plain))
+		if u.plain && d.Reason != "" { // no cursor to pick one with: every stalled one says why
+			out = append(out, t.paint(styleWarn, "    ↳ "+d.Reason))
+		}
 	}
 	if len(s.Dists) > 0 && u.distCur < len(s.Dists) {
 		d := s.Dists[u.distCur]
@@ -139,7 +146,11 @@ func listLines(s Snapshot, u ui, w int) []string {
 		if d.Failed > 0 {
 			line += fmt.Sprintf(" · %d failed", d.Failed)
 		}
-		out = append(out, t.paint(styleDim, line))
+		if d.Reason != "" && !u.plain {
+			out = append(out, t.paint(styleWarn, "  "+d.ID+": "+d.Reason))
+		} else {
+			out = append(out, t.paint(styleDim, line))
+		}
 	} else {
 		out = append(out, "")
 	}
@@ -172,7 +183,7 @@ func limitLines(s Snapshot, u ui, w int) []string {
 		return []string{t.paint(styleDim, "  no origin limits set")}
 	}
 	var out []string
-	bar := max(4, w-2-16-1-11-1-1-22)
+	bar := max(4, w-2-16-1-11-1-1-34)
 	for i, l := range s.Limits {
 		if i == maxLimitLines-1 && len(s.Limits) > maxLimitLines {
 			out = append(out, t.paint(styleDim, fmt.Sprintf("  … %d more", len(s.Limits)-i)))
@@ -198,6 +209,13 @@ func limitText(l Limit) string {
 			return size(int64(v))
 		}
 		return fmt.Sprintf("%.0f", v)
+	}
+	if l.Unit == UnitRate {
+		// What the origin serves, measured, beside what the leases hold (nothing without a cap).
+		if l.Cap <= 0 {
+			return rate(l.Measured) + " (no cap)"
+		}
+		return rate(l.Measured) + ", leased " + val(l.Used) + " of " + val(l.Cap)
 	}
 	if l.Cap <= 0 {
 		return val(l.Used) + " (no cap)"
@@ -271,6 +289,9 @@ func swarmLines(s Snapshot, u ui, w int) []string {
 	tail := fmt.Sprintf(" %s  %s  ETA %s", fitR(pct(d.Progress()), 6), rate(d.Rate), span(d.ETA))
 	out = append(out, "  "+t.gauge(d.Progress(), max(10, w-2-len(tail)))+tail)
 	out = append(out, "  "+bySource(d.BytesBT, d.BytesRelay, d.BytesOrigin))
+	if d.Reason != "" {
+		out = append(out, t.paint(styleWarn, "  not moving: "+d.Reason))
+	}
 
 	// Relays: at most three lines; they are few by design (1–5 % of targets).
 	rbar := max(4, w-57)
@@ -283,6 +304,12 @@ func swarmLines(s Snapshot, u ui, w int) []string {
 		r := sw.Relays[i]
 		out = append(out, "  "+fit(r.Name, 10)+" "+t.state(string(r.State), 11)+" "+t.gauge(r.Progress(), rbar)+" "+
 			fitR(pct(r.Progress()), 6)+" "+fitR(rate(r.Rate), 8)+" "+fitR(size(r.Up), 7)+" "+fitR(fmt.Sprint(r.Clients), 7))
+		switch {
+		case r.Error != "":
+			out = append(out, t.paint(styleBad, "    ↳ failed: "+r.Error))
+		case r.Stall != "":
+			out = append(out, t.paint(styleWarn, "    ↳ "+r.Stall))
+		}
 	}
 
 	fixed := len(out) + 1 + 1 + 1 // host heads, detail line, events title
@@ -305,7 +332,7 @@ func swarmLines(s Snapshot, u ui, w int) []string {
 	}
 	if u.plain { // no cursor to pick a host with: every host's error or reason
 		for i, h := range sw.Hosts {
-			if h.Error != "" || h.Reason != "" {
+			if h.Error != "" || h.Stall != "" || h.Reason != "" {
 				out = append(out, hostDetail(t, sw.Hosts, i))
 			}
 		}
@@ -348,6 +375,8 @@ func hostDetail(t theme, hs []Host, cur int) string {
 	switch {
 	case h.Error != "":
 		return t.paint(styleBad, "  "+h.Name+" failed: "+h.Error)
+	case h.Stall != "":
+		return t.paint(styleWarn, "  "+h.Name+" "+string(h.State)+": "+h.Stall)
 	case h.Reason != "":
 		line := "  " + h.Name + " " + h.Assist + ": " + h.Reason
 		if h.Cooldown > 0 {

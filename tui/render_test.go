@@ -48,9 +48,10 @@ func TestViews(t *testing.T) {
 			s := fleetSnapshot()
 			s.Limits = []Limit{
 				{Origin: "http://origin:8080", Name: "connections", Unit: UnitConns, Used: 97, Cap: 100},
-				{Origin: "http://origin:8080", Name: "bandwidth", Unit: UnitRate, Used: 95 * mib, Cap: 100 * mib},
+				{Origin: "http://origin:8080", Name: "bandwidth", Unit: UnitRate, Used: 95 * mib, Cap: 100 * mib, Measured: 93 * mib},
 				{Origin: "http://origin:8080", Name: "bytes", Unit: UnitBytes, Used: 98 << 30, Cap: 100 << 30, Window: "24h"},
 				{Origin: "https://cdn.example", Name: "connections", Unit: UnitConns, Used: 40, Cap: 0},
+				{Origin: "https://cdn.example", Name: "bandwidth", Unit: UnitRate, Used: 0, Cap: 0, Measured: 4 * mib},
 			}
 			return s
 		}, ui{}},
@@ -64,6 +65,21 @@ func TestViews(t *testing.T) {
 				Msg: "task k3vq9x2m7a/client-4/client failed: no space left on device"}}, s.Swarm.Events...)
 			return s
 		}, ui{screen: screenSwarm, hostCur: 3}},
+		{"stalled_list", stalledSnapshot, ui{plain: true}},
+		{"stalled_list_selected", stalledSnapshot, ui{}},
+		{"stalled_swarm", func() Snapshot {
+			s := stalledSnapshot()
+			d := s.Dists[0]
+			s.Swarm = &Swarm{Dist: d,
+				Relays: []Relay{{Name: "relay-1", State: "downloading", Have: 40 * mib, Size: 256 * mib, Rate: 0,
+					Stall: "waiting for origin quota: origin byte budget spent until 00:00"}},
+				Hosts: []Host{
+					{Name: "client-1", State: "downloading", Have: 40 * mib, Size: 256 * mib, Assist: "bt", Peers: 2,
+						Stall: "no new bytes for 12s from 2 peers"},
+					{Name: "client-2", State: "waiting", Size: 256 * mib, Peers: 0, Stall: "no peers: nobody holds pieces to fetch yet"},
+				}}
+			return s
+		}, ui{screen: screenSwarm, plain: true}},
 		{"help", fleetSnapshot, ui{help: true}},
 		{"confirm_cancel", fleetSnapshot, ui{confirm: true}},
 		{"local", func() Snapshot {
@@ -124,4 +140,13 @@ func TestRenderPlain(t *testing.T) {
 	if strings.Contains(out, "q quit") {
 		t.Errorf("plain output shows key hints:\n%s", out)
 	}
+}
+
+// stalledSnapshot is a distribution held back by its origin's spent byte budget.
+func stalledSnapshot() Snapshot {
+	s := fleetSnapshot()
+	d := &s.Dists[0]
+	d.Rate, d.ETA, d.Reason = 0, -1, "waiting for origin quota: origin byte budget spent until 00:00"
+	s.Limits[1].Measured = 0
+	return s
 }

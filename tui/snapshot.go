@@ -45,6 +45,9 @@ type Dist struct {
 	BytesRelay  int64         `json:"bytes_http_relay"`
 	BytesOrigin int64         `json:"bytes_http_origin"`
 	Created     time.Time     `json:"created_at"`
+	// Reason says why an active distribution is not moving (origin quota, metainfo, its hosts'
+	// common stall); "" while it moves.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Progress is the fraction of all targets' bytes held, 0–1.
@@ -78,7 +81,8 @@ type Host struct {
 	Reason   string        `json:"assist_reason,omitempty"` // why it is in that mode
 	Cooldown time.Duration `json:"cooldown_ns,omitempty"`   // until the next switch may happen
 	Peers    int           `json:"peers"`
-	Error    string        `json:"error,omitempty"`
+	Error    string        `json:"error,omitempty"` // why it failed
+	Stall    string        `json:"stall,omitempty"` // why it is not moving, while it is active
 }
 
 // Progress is the fraction of the file held, 0–1 (0 when the size is unknown).
@@ -97,8 +101,9 @@ type Relay struct {
 	Size    int64         `json:"size"`
 	Rate    float64       `json:"rate"` // pull rate, bytes/s
 	Up      int64         `json:"bytes_up"`
-	Clients int           `json:"clients"` // clients it serves now
-	Error   string        `json:"error,omitempty"`
+	Clients int           `json:"clients"`         // clients it serves now
+	Error   string        `json:"error,omitempty"` // why it failed
+	Stall   string        `json:"stall,omitempty"` // why it is not moving, while it is active
 }
 
 // Progress is the fraction of the file pulled, 0–1.
@@ -124,6 +129,10 @@ type Limit struct {
 	Used   float64 `json:"used"`
 	Cap    float64 `json:"cap"`              // 0: no cap
 	Window string  `json:"window,omitempty"` // for bytes: the budget's window, e.g. "24h"
+	// Measured is, for bandwidth, the rate the hosts report taking from the origin (bytes/s,
+	// from the bytes they account for on their leases); Used is the rate leases hold, which is 0
+	// without a cap. -1: not known yet (one reading).
+	Measured float64 `json:"measured,omitempty"`
 }
 
 // Fraction is Used/Cap, 0–1 (0 without a cap).

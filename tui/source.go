@@ -43,11 +43,20 @@ func (s *Controller) Fetch(ctx context.Context, swarm string) (Snapshot, error) 
 	now := s.now()
 	snap := Snapshot{At: now, Controller: s.c.Base, Dists: make([]Dist, 0, len(ds))}
 	defer s.f.r.sweep()
+	// The origins first: a distribution that does not move may be waiting for its origin.
+	origins, known, err := s.origins(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap.Limits, snap.LimitsKnown = limitsOf(origins), known && len(origins) > 0
+	s.f.measure(snap.Limits, origins, now)
 	for _, d := range ds {
 		if d.ID == swarm {
 			continue // filled below from the detailed answer, so its rate is counted once
 		}
-		snap.Dists = append(snap.Dists, s.f.dist(d, now))
+		v := s.f.dist(d, now)
+		v.Reason = DistStall(d, origins, v.Rate > 0, now)
+		snap.Dists = append(snap.Dists, v)
 	}
 	if swarm != "" {
 		d, err := s.c.Distribution(ctx, swarm)
@@ -55,6 +64,9 @@ func (s *Controller) Fetch(ctx context.Context, swarm string) (Snapshot, error) 
 			return Snapshot{}, fmt.Errorf("read distribution %s: %w", swarm, err)
 		}
 		snap.Swarm = s.f.swarm(d, now)
+		if snap.Swarm.Dist.Reason == "" {
+			snap.Swarm.Dist.Reason = DistStall(d, origins, snap.Swarm.Dist.Rate > 0, now)
+		}
 		// Keep the list in the controller's order with the detailed line in its place.
 		for i, x := range ds {
 			if x.ID == swarm {
@@ -82,10 +94,6 @@ func (s *Controller) Fetch(ctx context.Context, swarm string) (Snapshot, error) 
 		return Snapshot{}, fmt.Errorf("list events: %w", err)
 	}
 	snap.Events = events(evs)
-	snap.Limits, snap.LimitsKnown, err = s.limits(ctx)
-	if err != nil {
-		return Snapshot{}, err
-	}
 	return arrays(snap), nil
 }
 
@@ -106,17 +114,17 @@ func arrays(s Snapshot) Snapshot {
 	return s
 }
 
-// limits reads the origins' limits; a controller without the route answers 404, which is shown as
+// origins reads GET /v1/origins; a controller without the route answers 404, which is shown as
 // "no origin limits set".
-func (s *Controller) limits(ctx context.Context) ([]Limit, bool, error) {
-	ls, err := originLimits(ctx, s.c)
+func (s *Controller) origins(ctx context.Context) ([]api.OriginStatus, bool, error) {
+	os, err := s.c.Origins(ctx, "")
 	if notFound(err) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read origin limits: %w", err)
 	}
-	return ls, len(ls) > 0, nil
+	return os, true, nil
 }
 
 // Cancel implements Source.

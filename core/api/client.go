@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +16,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"dist/core/pki"
 )
 
 // StatusError is a non-2xx answer from a dist server.
@@ -42,6 +46,55 @@ func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("cannot reach %s: %v", e.URL, e.Err)
 }
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// UntrustedError is a server reached whose certificate the client does not trust, or an https://
+// URL that reached a plain HTTP server.
+type UntrustedError struct {
+	URL string
+	Err error
+}
+
+func (e *UntrustedError) Error() string {
+	if speaksPlain(e.Err) {
+		return fmt.Sprintf("%s does not speak TLS: it runs --insecure-plain-http, give http://… (or run it with TLS)", e.URL)
+	}
+	return fmt.Sprintf("%s is not trusted (%v): give --ca-file FILE (the controller's <data>/pki/ca.crt) or --ca-fingerprint sha256:… as the controller logged it (env DIST_CA_FILE, DIST_CA_FINGERPRINT)", e.URL, tlsCause(e.Err))
+}
+
+func (e *UntrustedError) Unwrap() error { return e.Err }
+
+// untrusted answers an UntrustedError when err is a refused server certificate, else nil.
+func untrusted(base string, err error) *UntrustedError {
+	var (
+		cv *tls.CertificateVerificationError
+		ua x509.UnknownAuthorityError
+		he x509.HostnameError
+		ci x509.CertificateInvalidError
+		rh tls.RecordHeaderError
+		pu *pki.UntrustedError
+	)
+	if errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &pu) ||
+		(strings.HasPrefix(base, "https://") && (errors.As(err, &rh) || speaksPlain(err))) {
+		return &UntrustedError{URL: base, Err: err}
+	}
+	return nil
+}
+
+// speaksPlain reports whether err is an https:// request answered in plain HTTP (net/http says
+// so in words only).
+func speaksPlain(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}
+
+// tlsCause is the innermost reason of a TLS failure, without the request line around it.
+func tlsCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
 
 // IsCode reports whether err is a StatusError with the given code.
 func IsCode(err error, code string) bool {
@@ -110,8 +163,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	// A broken or hostile server must not fill this process's memory: the largest legal answer
+	// (a full listing of distributions with their assignments, or a watch) is far below this.
+	const maxAnswer = 256 << 20
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(out); err != nil {
+		return fmt.Errorf("decode answer of %s %s (at most %d bytes): %w", method, path, maxAnswer, err)
 	}
 	return nil
 }
@@ -222,6 +278,9 @@ func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, e
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if ut := untrusted(c.Base, err); ut != nil {
+			return nil, ut
+		}
 		return nil, &UnreachableError{URL: c.Base, Err: err}
 	}
 	if resp.StatusCode/100 != 2 {
@@ -266,3 +325,27 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 
 // WatchPollTimeout is how long the controller holds a watch request open when nothing changes.
 const WatchPollTimeout = 25 * time.Second
+
+// JoinPath is the controller's route where a host trades a join token, or to renew its current
+// certificate, for a host certificate.
+const JoinPath = "/v1/join"
+
+// JoinRequest asks for a host certificate: the host's name and a PEM certificate request over
+// its key (the key never leaves the host).
+type JoinRequest struct {
+	Name string `json:"name"`
+	CSR  string `json:"csr"`
+}
+
+// JoinAnswer is the signed host certificate and the CA that signed it, both PEM.
+type JoinAnswer struct {
+	Cert string `json:"cert"`
+	CA   string `json:"ca"`
+}
+
+// Join trades the client's token (or its certificate) for a host certificate.
+func (c *Client) Join(ctx context.Context, req JoinRequest) (JoinAnswer, error) {
+	var a JoinAnswer
+	err := c.Do(ctx, http.MethodPost, JoinPath, req, &a)
+	return a, err
+}

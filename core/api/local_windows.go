@@ -5,6 +5,7 @@ package api
 import (
 	"context"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/Microsoft/go-winio"
@@ -24,4 +25,10 @@ func PipeName(socket string) string {
 // dialLocal connects to the LocalAPI's named pipe.
 func dialLocal(ctx context.Context, socket string) (net.Conn, error) {
 	return winio.DialPipeContext(ctx, PipeName(socket))
+}
+
+// PublishFile asks the LocalAPI to publish p.Path. The named pipe admits only SYSTEM, the
+// Administrators and the daemon's own user, who may read what the daemon reads: f is not passed.
+func PublishFile(ctx context.Context, socket string, p Publish, _ *os.File) (Published, error) {
+	return NewLocal(socket).Publish(ctx, p)
 }

@@ -56,9 +56,15 @@ type BytesBySource struct {
 	BT         int64 `json:"bt"`
 	HTTPRelay  int64 `json:"http_relay"`
 	HTTPOrigin int64 `json:"http_origin"`
+	// Zero is the bytes of all-zero pieces the targets wrote themselves: they crossed no
+	// network, and Total leaves them out.
+	Zero int64 `json:"zero,omitempty"`
+	// Kept is the bytes of pieces the targets kept from the older version at the destination
+	// (a delta update); they crossed no network either.
+	Kept int64 `json:"kept,omitempty"`
 }
 
-// Total is the sum over sources.
+// Total is the sum over sources that crossed the network.
 func (b BytesBySource) Total() int64 { return b.BT + b.HTTPRelay + b.HTTPOrigin }
 
 // SiteReport is the figures of the clients of one site ("" for hosts without a site label).

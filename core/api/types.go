@@ -50,6 +50,9 @@ type CreateDistribution struct {
 	Settings  *Settings `json:"settings,omitempty"` // hybrid download settings; nil: each host's defaults
 	Deadline  time.Time `json:"deadline,omitzero"`  // unfinished targets fail then; the distribution ends partial
 	Priority  int       `json:"priority,omitempty"` // higher goes first (relay choice, upkeep); default 0
+	// Base is an older version of the file at another absolute path on each target: the pieces
+	// it already holds are kept, read-only, and only the others fetched. Empty: Dest itself.
+	Base string `json:"base,omitempty"`
 }
 
 // Distribution is one file on its way to a set of hosts.
@@ -62,6 +65,7 @@ type Distribution struct {
 	InfoHash    string    `json:"info_hash,omitempty"`
 	SHA256      string    `json:"sha256,omitempty"`
 	Dest        string    `json:"dest,omitempty"`
+	Base        string    `json:"base,omitempty"` // older version elsewhere on targets (push --base)
 	Publisher   string    `json:"publisher,omitempty"`
 	State       DistState `json:"state"`
 	Selectors   []string  `json:"selectors"`
@@ -95,6 +99,8 @@ type Assignment struct {
 	BytesBT         int64     `json:"bytes_bt"`
 	BytesHTTPRelay  int64     `json:"bytes_http_relay"`
 	BytesHTTPOrigin int64     `json:"bytes_http_origin"`
+	BytesZero       int64     `json:"bytes_zero,omitempty"` // all-zero pieces written here, not fetched
+	BytesKept       int64     `json:"bytes_kept,omitempty"` // pieces kept from the older version at the destination
 	BytesUp         int64     `json:"bytes_up"`
 	Peers           int       `json:"peers"`
 	Error           string    `json:"error,omitempty"`
@@ -116,6 +122,7 @@ type Task struct {
 	Size     int64     `json:"size"`
 	PieceLen int64     `json:"piece_length,omitempty"`
 	Dest     string    `json:"dest,omitempty"`
+	Base     string    `json:"base,omitempty"` // older version to keep pieces from, read-only; empty: Dest
 	SHA256   string    `json:"sha256,omitempty"`
 	Metainfo []byte    `json:"metainfo,omitempty"` // empty until known (a relay hashing a URL source publishes it)
 	Cancel   bool      `json:"cancel,omitempty"`   // stop and clean up
@@ -153,6 +160,8 @@ type TaskReport struct {
 	BytesBT         int64     `json:"bytes_bt"`
 	BytesHTTPRelay  int64     `json:"bytes_http_relay"`
 	BytesHTTPOrigin int64     `json:"bytes_http_origin"`
+	BytesZero       int64     `json:"bytes_zero,omitempty"` // all-zero pieces written here, not fetched
+	BytesKept       int64     `json:"bytes_kept,omitempty"` // pieces kept from the older version at the destination
 	BytesUp         int64     `json:"bytes_up"`
 	Peers           int       `json:"peers"`
 	FirstByteMs     int64     `json:"first_byte_ms,omitempty"` // unix ms of the first byte received

@@ -15,18 +15,21 @@ import (
 const (
 	// MinPieceLength and MaxPieceLength bound the automatic piece size.
 	MinPieceLength int64 = 256 << 10
-	MaxPieceLength int64 = 16 << 20
+	MaxPieceLength int64 = 64 << 20
 	// TargetPieces is the piece count the automatic piece size stays at or below when it can.
 	TargetPieces = 4096
 )
 
 // PieceLength picks the piece size for a file of size bytes: the smallest power of two between
-// 256 KiB and 16 MiB that splits the file into at most 4096 pieces. Files up to 1 GiB get 256 KiB
-// pieces; from there the size doubles with the file, so most images land in 1–4 k pieces; files
-// above 64 GiB keep 16 MiB pieces and simply have more of them (a 256 GB image has ~15 k).
+// 256 KiB and 64 MiB that splits the file into at most 4096 pieces. Files up to 1 GiB get 256 KiB
+// pieces; from there the size doubles with the file (4 MiB from 16 GiB, 16 MiB from 64 GiB, 64 MiB
+// from 256 GiB), so most images land in 2–4 k pieces; files above 256 GiB keep 64 MiB pieces and
+// simply have more of them.
 //
-// Few pieces keep the metainfo and the per-piece bookkeeping small; pieces no bigger than 16 MiB
-// keep a failed hash cheap to refetch and let many peers work on one file at once.
+// Few pieces keep the metainfo and anacrolix's per-piece bookkeeping small (its CPU grows with
+// the piece count); pieces no bigger than 64 MiB keep a failed hash cheap to refetch (half a
+// second at 1 Gbit/s) and still let many peers work on one piece at once, since peers request
+// 256 KiB chunks of it (swarm.ChunkSize), not whole pieces.
 func PieceLength(size int64) int64 {
 	pl := MinPieceLength
 	for pl < MaxPieceLength && numPieces(size, pl) > TargetPieces {

@@ -40,9 +40,12 @@ func TestPieceLength(t *testing.T) {
 		{2 * gib, 512 * kib},                 //
 		{4 * gib, 1 * mib},                   //
 		{10 * gib, 4 * mib},                  // 2560 pieces
-		{64 * gib, 16 * mib},                 // 4096 pieces at the cap
-		{64*gib + 1, 16 * mib},               // past the cap: more pieces, not bigger ones
-		{256 * 1000 * 1000 * 1000, 16 * mib}, // a 256 GB image
+		{64 * gib, 16 * mib},                 // 4096 pieces
+		{64*gib + 1, 32 * mib},               //
+		{256 * 1000 * 1000 * 1000, 64 * mib}, // a 256 GB image: 3815 pieces
+		{256 * gib, 64 * mib},                // 4096 pieces at the cap
+		{256*gib + 1, 64 * mib},              // past the cap: more pieces, not bigger ones
+		{1 << 40, 64 * mib},                  // 1 TiB: 16384 pieces
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.size), func(t *testing.T) {

@@ -27,6 +27,8 @@ type infoDict struct {
 type file struct {
 	Info   bencode.Bytes `bencode:"info"`
 	SHA256 string        `bencode:"sha256,omitempty"`
+	// Zero marks the all-zero pieces (zero.go).
+	Zero []byte `bencode:"zero pieces,omitempty"`
 }
 
 // Build returns the bencoded metainfo of a single file called name of size bytes, cut in pieces of
@@ -73,7 +75,7 @@ func build(name string, size, pieceLen int64, pieces []byte, sha256 string) ([]b
 	if err != nil {
 		return nil, fmt.Errorf("build metainfo %s: %w", name, err)
 	}
-	mi, err := bencode.Marshal(file{Info: info, SHA256: sha256})
+	mi, err := bencode.Marshal(file{Info: info, SHA256: sha256, Zero: zeroField(size, pieceLen, pieces)})
 	if err != nil {
 		return nil, fmt.Errorf("build metainfo %s: %w", name, err)
 	}
@@ -106,6 +108,8 @@ type Meta struct {
 	SHA256 string
 	// Raw is the bencoded metainfo as received; InfoBytes its info dictionary.
 	Raw, InfoBytes []byte
+
+	zero []byte // bitfield of the all-zero pieces (IsZero), nil when none is marked
 }
 
 // Known reports whether m holds a parsed metainfo (the zero Meta does not).
@@ -129,6 +133,7 @@ func Parse(mi []byte) (Meta, error) {
 	ih := m.HashInfoBytes().HexString()
 	var top struct {
 		SHA256 string `bencode:"sha256"`
+		Zero   []byte `bencode:"zero pieces"`
 	}
 	if err := bencode.Unmarshal(mi, &top); err != nil {
 		return Meta{}, fmt.Errorf("parse metainfo %s: %w", ih, err)
@@ -152,7 +157,14 @@ func Parse(mi []byte) (Meta, error) {
 		return Meta{}, fmt.Errorf("parse metainfo %s: %d piece hashes for length %d and piece length %d, want %d",
 			ih, len(info.Pieces)/sha1.Size, info.Length, info.PieceLength, want)
 	}
+	if err := checkZero(top.Zero, info.Length, info.PieceLength, info.Pieces); err != nil {
+		return Meta{}, fmt.Errorf("parse metainfo %s: %w", ih, err)
+	}
+	if len(top.Zero) == 0 {
+		top.Zero = nil
+	}
 	return Meta{
+		zero:      top.Zero,
 		InfoHash:  ih,
 		Name:      info.BestName(),
 		Size:      info.Length,

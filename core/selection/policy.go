@@ -3,7 +3,6 @@ package selection
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"dist/core/api"
 )
@@ -57,9 +56,11 @@ func (Builtin) ChooseRelays(_ context.Context, req Request) ([]Group, error) {
 // Relays flattens groups into the distribution's relays, each once, in order of appearance.
 func Relays(groups []Group) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, g := range groups {
 		for _, r := range g.Relays {
-			if !slices.Contains(out, r) {
+			if !seen[r] {
+				seen[r] = true
 				out = append(out, r)
 			}
 		}

@@ -84,6 +84,20 @@ func Pick(cands []Candidate, targets []api.Host, n int, exclude []string) []stri
 		seen[c.Host.Name] = true
 		left = append(left, c)
 	}
+	for _, c := range left {
+		for _, rate := range c.Throughput {
+			if rate < 0 {
+				// The indexed pick relies on history only falling as sites get covered.
+				return pickScan(left, perSite, perRegion, share, n)
+			}
+		}
+	}
+	return pickIndexed(left, perSite, perRegion, share, n)
+}
+
+// pickScan is the plain greedy loop: each step compares every candidate left, O(n × candidates).
+// Pick keeps it for negative throughputs, and the tests use it as the oracle of pickIndexed.
+func pickScan(left []Candidate, perSite, perRegion map[string]int, share, n int) []string {
 	out := make([]string, 0, min(n, len(left)))
 	for len(out) < n && len(left) > 0 {
 		best := 0
@@ -95,14 +109,19 @@ func Pick(cands []Candidate, targets []api.Host, n int, exclude []string) []stri
 		c := left[best]
 		out = append(out, c.Host.Name)
 		left = slices.Delete(left, best, best+1)
-		if s := site(c.Host); s != "" {
-			perSite[s] -= share
-		}
-		if r := region(c.Host); r != "" {
-			perRegion[r] -= share
-		}
+		cover(c.Host, perSite, perRegion, share)
 	}
 	return out
+}
+
+// cover counts a picked relay as covering share targets of its site and region.
+func cover(h api.Host, perSite, perRegion map[string]int, share int) {
+	if s := site(h); s != "" {
+		perSite[s] -= share
+	}
+	if r := region(h); r != "" {
+		perRegion[r] -= share
+	}
 }
 
 // better reports whether a is a better next relay than b.
@@ -154,49 +173,4 @@ func Replace(cands []Candidate, targets []api.Host, current []string, failed str
 		return "", false
 	}
 	return got[0], true
-}
-
-// Point assigns every client to one of the relays: a relay of the client's site when there is one,
-// else of its region, else any; among those the one with the fewest clients so far, then by name.
-// Clients are taken in name order so the same facts give the same answer. When a relay fails and is
-// dropped from relays, pointing again moves its clients to the others. The answer maps a client's
-// name to its relay's name; it is empty when there is no relay.
-func Point(relays, clients []api.Host) map[string]string {
-	out := make(map[string]string, len(clients))
-	if len(relays) == 0 {
-		return out
-	}
-	rs := slices.Clone(relays)
-	slices.SortFunc(rs, func(a, b api.Host) int { return cmp.Compare(a.Name, b.Name) })
-	cs := slices.Clone(clients)
-	slices.SortFunc(cs, func(a, b api.Host) int { return cmp.Compare(a.Name, b.Name) })
-	// Labels are read once per host and loads kept by index: this runs for every client of a
-	// distribution against every relay, tens of thousands by hundreds.
-	rsite, rregion := make([]string, len(rs)), make([]string, len(rs))
-	for i, r := range rs {
-		rsite[i], rregion[i] = site(r), region(r)
-	}
-	load := make([]int, len(rs))
-	for _, c := range cs {
-		cs, cr := site(c), region(c)
-		near := func(i int) int {
-			switch {
-			case cs != "" && rsite[i] == cs:
-				return 0
-			case cr != "" && rregion[i] == cr:
-				return 1
-			}
-			return 2
-		}
-		best, bestNear := 0, near(0)
-		for i := 1; i < len(rs); i++ {
-			n := near(i)
-			if c := cmp.Or(cmp.Compare(n, bestNear), cmp.Compare(load[i], load[best])); c < 0 {
-				best, bestNear = i, n
-			}
-		}
-		out[c.Name] = rs[best].Name
-		load[best]++
-	}
-	return out
 }

@@ -10,10 +10,9 @@ import (
 	"dist/core/api"
 )
 
-func TestTouchHostsOneTransaction(t *testing.T) {
-	t.Parallel()
+func testTouchHostsOneTransaction(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	for _, n := range []string{"a", "b"} {
 		if err := s.UpsertHost(ctx, api.Host{Name: n, LastSeen: t0}); err != nil {
 			t.Fatal(err)
@@ -38,10 +37,9 @@ func TestTouchHostsOneTransaction(t *testing.T) {
 	}
 }
 
-func TestAssignmentByID(t *testing.T) {
-	t.Parallel()
+func testAssignmentByID(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	mustCreate(t, s, dist("d1", t0, api.DistPending), nil,
 		asg("d1", "r", api.RoleRelay, api.TaskPending), asg("d1", "c", api.RoleClient, api.TaskDownloading))
 	a, err := s.Assignment(ctx, api.AssignmentID("d1", "c", api.RoleClient))
@@ -53,10 +51,9 @@ func TestAssignmentByID(t *testing.T) {
 	}
 }
 
-func TestApplyReportsOneTransaction(t *testing.T) {
-	t.Parallel()
+func testApplyReportsOneTransaction(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil,
 		asg("d1", "a", api.RoleClient, api.TaskDownloading), asg("d1", "b", api.RoleClient, api.TaskDownloading))
 	ida, idb := api.AssignmentID("d1", "a", api.RoleClient), api.AssignmentID("d1", "b", api.RoleClient)
@@ -83,10 +80,9 @@ func TestApplyReportsOneTransaction(t *testing.T) {
 	}
 }
 
-func TestHostTaskHeadsLeaveMetainfoOut(t *testing.T) {
-	t.Parallel()
+func testHostTaskHeadsLeaveMetainfoOut(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	mustCreate(t, s, dist("d1", t0, api.DistActive), []byte("d8:announce0:e"), asg("d1", "h", api.RoleClient, api.TaskPending))
 	mustCreate(t, s, dist("d2", t0.Add(time.Second), api.DistActive), nil, asg("d2", "h", api.RoleClient, api.TaskPending))
 	full, err := s.HostTasks(ctx, "h", t0, time.Hour)
@@ -109,9 +105,8 @@ func TestHostTaskHeadsLeaveMetainfoOut(t *testing.T) {
 // Many transactions at once, more than the pool has connections, each using the shared prepared
 // statements: they all finish (a statement prepared inside a transaction would wait for a second
 // connection that every other transaction holds), and each report is stored.
-func TestConcurrentBatchesShareStatements(t *testing.T) {
-	t.Parallel()
-	s := openTest(t)
+func testConcurrentBatchesShareStatements(t *testing.T, b backend) {
+	s := openTest(t, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const hosts = 24

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -81,6 +82,8 @@ func checkIntegrity(ctx context.Context, db *sql.DB, path string) error {
 
 func damaged(path, why string) error {
 	const max = 200 // quick_check's report can be long; its first words say enough
+	// One line, whatever SQLite's report spans.
+	why = strings.Join(strings.Fields(why), " ")
 	if len(why) > max {
 		why = why[:max] + "…"
 	}

@@ -10,9 +10,8 @@ import (
 	"dist/core/api"
 )
 
-func TestLifecycleRoundTrip(t *testing.T) {
-	t.Parallel()
-	s, ctx := openTest(t), context.Background()
+func testLifecycleRoundTrip(t *testing.T, b backend) {
+	s, ctx := openTest(t, b), context.Background()
 	mustCreate(t, s, dist("d1", t0, api.DistPending), nil)
 	mustCreate(t, s, dist("d2", t0, api.DistPending), nil)
 	dl := t0.Add(time.Hour)
@@ -34,9 +33,8 @@ func TestLifecycleRoundTrip(t *testing.T) {
 	}
 }
 
-func TestAddAndEndAssignments(t *testing.T) {
-	t.Parallel()
-	s, ctx := openTest(t), context.Background()
+func testAddAndEndAssignments(t *testing.T, b backend) {
+	s, ctx := openTest(t, b), context.Background()
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "c1", api.RoleClient, api.TaskDone))
 	added, err := s.AddAssignments(ctx, "d1", []api.Assignment{
 		{Host: "c1", Role: api.RoleClient}, // exists: left alone
@@ -78,9 +76,8 @@ func TestAddAndEndAssignments(t *testing.T) {
 	}
 }
 
-func TestReplaceRelay(t *testing.T) {
-	t.Parallel()
-	s, ctx := openTest(t), context.Background()
+func testReplaceRelay(t *testing.T, b backend) {
+	s, ctx := openTest(t, b), context.Background()
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "r1", api.RoleRelay, api.TaskDownloading))
 	ev := Event{DistID: "d1", Host: "r1", Kind: "relay-replaced", Msg: "r1 replaced by r2"}
 	if err := s.ReplaceRelay(ctx, "d1", "r1", "relay lost: offline", "r2", t0, ev); err != nil {
@@ -107,9 +104,8 @@ func TestReplaceRelay(t *testing.T) {
 	}
 }
 
-func TestReopenAssignment(t *testing.T) {
-	t.Parallel()
-	s, ctx := openTest(t), context.Background()
+func testReopenAssignment(t *testing.T, b backend) {
+	s, ctx := openTest(t, b), context.Background()
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "r1", api.RoleRelay, api.TaskDownloading))
 	ev := Event{DistID: "d1", Host: "r1", Kind: "relay-reused", Msg: "r1 is back"}
 	if ok, err := s.ReopenAssignment(ctx, "d1/r1/relay", t0, ev); err != nil || ok {

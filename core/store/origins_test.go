@@ -2,21 +2,16 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"dist/core/quota"
 )
 
-func TestOriginsPersistAcrossReopen(t *testing.T) {
-	t.Parallel()
+func testOriginsPersistAcrossReopen(t *testing.T, b backend) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "controller.db")
-	st, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	open := b.place(t)
+	st := open(t)
 	at := time.UnixMilli(1_700_000_000_000).UTC()
 	lim := quota.Limits{MaxConns: 64, MaxRate: 125_000_000, MaxBytes: 2e12, Window: 24 * time.Hour}
 	snap := quota.Snapshot{WindowStart: at.Truncate(24 * time.Hour), Spent: 12345, Factor: 0.5}
@@ -36,11 +31,7 @@ func TestOriginsPersistAcrossReopen(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = open(t)
 	got, err := st.Origins(ctx)
 	if err != nil {
 		t.Fatal(err)

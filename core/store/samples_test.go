@@ -8,9 +8,8 @@ import (
 	"dist/core/api"
 )
 
-func TestSamples(t *testing.T) {
-	t.Parallel()
-	s, ctx := openTest(t), context.Background()
+func testSamples(t *testing.T, b backend) {
+	s, ctx := openTest(t, b), context.Background()
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil)
 	err := s.AddSamples(ctx, []Sample{
 		{DistID: "d1", Host: "c1", Role: api.RoleClient, At: t0.Add(2 * time.Second), Have: 200, BytesBT: 150, BytesHTTPRelay: 50},
@@ -29,9 +28,8 @@ func TestSamples(t *testing.T) {
 	}
 }
 
-func TestRelayRates(t *testing.T) {
-	t.Parallel()
-	s, ctx := openTest(t), context.Background()
+func testRelayRates(t *testing.T, b backend) {
+	s, ctx := openTest(t, b), context.Background()
 	for _, h := range []api.Host{
 		{Name: "c1", Labels: map[string]string{"site": "a"}},
 		{Name: "c2", Labels: map[string]string{"site": "b"}},

@@ -85,7 +85,7 @@ const (
 	qReportGet = `SELECT state FROM assignments WHERE id = ? AND host = ?`
 	// first_byte_at and done_at are written only while still 0, and a 0 from the report keeps them 0.
 	qReportUpd = `UPDATE assignments SET state = ?, have = ?, bytes_bt = ?,
-		bytes_http_relay = ?, bytes_http_origin = ?, bytes_up = ?, peers = ?, error = ?,
+		bytes_http_relay = ?, bytes_http_origin = ?, bytes_zero = ?, bytes_kept = ?, bytes_up = ?, peers = ?, error = ?,
 		first_byte_at = CASE WHEN first_byte_at = 0 THEN ? ELSE first_byte_at END,
 		done_at = CASE WHEN done_at = 0 THEN ? ELSE done_at END,
 		updated_at = ?,
@@ -409,7 +409,7 @@ func (s *SQLite) Hosts(ctx context.Context) ([]api.Host, error) {
 // Distributions.
 
 const distCols = `d.id, d.name, d.source, d.size, d.piece_length, d.info_hash, d.sha256, d.dest,
-	d.publisher, d.state, d.selectors, d.created_at, d.ended_at, d.settings`
+	d.publisher, d.state, d.selectors, d.created_at, d.ended_at, d.settings, d.base`
 
 // distRow scans distCols.
 type distRow struct {
@@ -421,7 +421,7 @@ type distRow struct {
 
 func (r *distRow) dest() []any {
 	return []any{&r.d.ID, &r.d.Name, &r.d.Source, &r.d.Size, &r.d.PieceLength, &r.d.InfoHash,
-		&r.d.SHA256, &r.d.Dest, &r.d.Publisher, &r.d.State, &r.selectors, &r.created, &r.ended, &r.settings}
+		&r.d.SHA256, &r.d.Dest, &r.d.Publisher, &r.d.State, &r.selectors, &r.created, &r.ended, &r.settings, &r.d.Base}
 }
 
 func (r *distRow) value() (api.Distribution, error) {
@@ -486,11 +486,11 @@ func (s *SQLite) createDistribution(ctx context.Context, d api.Distribution, met
 	defer tx.Rollback()
 	_, err = tx.ExecContext(ctx, `INSERT INTO distributions (id, name, source, size, piece_length,
 		info_hash, sha256, dest, publisher, state, selectors, metainfo, created_at, ended_at, settings,
-		deadline, priority)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		deadline, priority, base)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.Name, d.Source, d.Size, d.PieceLength, d.InfoHash, d.SHA256, d.Dest, d.Publisher,
 		d.State, jsonList(d.Selectors), metainfo, toMs(d.CreatedAt), toMs(d.EndedAt), jsonSettings(d.Settings),
-		toMs(d.Deadline), d.Priority)
+		toMs(d.Deadline), d.Priority, d.Base)
 	if isDuplicate(err) {
 		return ErrExists
 	}
@@ -609,7 +609,7 @@ func (s *SQLite) SetDistributionState(ctx context.Context, id string, state api.
 
 const assignCols = `a.id, a.dist_id, a.host, a.role, a.state, a.have, a.bytes_bt, a.bytes_http_relay,
 	a.bytes_http_origin, a.bytes_up, a.peers, a.error, a.first_byte_at, a.done_at, a.updated_at,
-	a.mode, a.mode_reason, a.mode_at`
+	a.mode, a.mode_reason, a.mode_at, a.bytes_zero, a.bytes_kept`
 
 // assignRow scans assignCols.
 type assignRow struct {
@@ -620,7 +620,8 @@ type assignRow struct {
 func (r *assignRow) dest() []any {
 	return []any{&r.a.ID, &r.a.DistID, &r.a.Host, &r.a.Role, &r.a.State, &r.a.Have, &r.a.BytesBT,
 		&r.a.BytesHTTPRelay, &r.a.BytesHTTPOrigin, &r.a.BytesUp, &r.a.Peers, &r.a.Error,
-		&r.firstByte, &r.done, &r.updated, &r.a.Mode, &r.a.ModeReason, &r.modeAt}
+		&r.firstByte, &r.done, &r.updated, &r.a.Mode, &r.a.ModeReason, &r.modeAt,
+		&r.a.BytesZero, &r.a.BytesKept}
 }
 
 func (r *assignRow) value() api.Assignment {
@@ -818,7 +819,7 @@ func applyReportTx(ctx context.Context, get, upd *sql.Stmt, host string, r []api
 			state = old
 		}
 		_, err = upd.ExecContext(ctx, state, t.Have, t.BytesBT, t.BytesHTTPRelay, t.BytesHTTPOrigin,
-			t.BytesUp, t.Peers, t.Error, max(t.FirstByteMs, 0), max(t.DoneMs, 0), toMs(now),
+			t.BytesZero, t.BytesKept, t.BytesUp, t.Peers, t.Error, max(t.FirstByteMs, 0), max(t.DoneMs, 0), toMs(now),
 			t.Mode, t.Mode, t.Mode, t.ModeReason, lastModeMs(t.ModeChanges), t.ID)
 		if err != nil {
 			return nil, fmt.Errorf("assignment %s: %w", t.ID, err)

@@ -18,7 +18,14 @@ import (
 // t0 is a fixed base time with millisecond precision, as the store keeps it.
 var t0 = time.UnixMilli(1_700_000_000_000).UTC()
 
-func openTest(t *testing.T) *SQLite {
+// openTest opens a fresh, empty store of backend b, closed when t ends.
+func openTest(t *testing.T, b backend) testStore {
+	t.Helper()
+	return b.place(t)(t)
+}
+
+// openSQLite opens a fresh SQLite store, for the tests of what only SQLite has.
+func openSQLite(t *testing.T) *SQLite {
 	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "state", "dist.db"))
 	if err != nil {
@@ -39,7 +46,7 @@ func asg(distID, host string, role api.Role, state api.TaskState) api.Assignment
 	return api.Assignment{ID: api.AssignmentID(distID, host, role), DistID: distID, Host: host, Role: role, State: state}
 }
 
-func mustCreate(t *testing.T, s *SQLite, d api.Distribution, meta []byte, as ...api.Assignment) {
+func mustCreate(t *testing.T, s Store, d api.Distribution, meta []byte, as ...api.Assignment) {
 	t.Helper()
 	if err := s.CreateDistribution(context.Background(), d, meta, as); err != nil {
 		t.Fatal(err)
@@ -124,8 +131,7 @@ func TestOpenMigrates(t *testing.T) {
 	}
 }
 
-func TestCreateDistributionAtomic(t *testing.T) {
-	t.Parallel()
+func testCreateDistributionAtomic(t *testing.T, b backend) {
 	ctx := context.Background()
 	cases := []struct {
 		name string
@@ -144,7 +150,7 @@ func TestCreateDistributionAtomic(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := openTest(t)
+			s := openTest(t, b)
 			err := s.CreateDistribution(ctx, dist("d1", t0, ""), []byte("meta"), c.as)
 			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
 				t.Fatalf("create = %v, want %v", err, c.want)
@@ -167,10 +173,9 @@ func TestCreateDistributionAtomic(t *testing.T) {
 	}
 }
 
-func TestCreateDistributionDefaults(t *testing.T) {
-	t.Parallel()
+func testCreateDistributionDefaults(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	mustCreate(t, s, dist("d1", t0, ""), nil, api.Assignment{Host: "h1", Role: api.RoleClient})
 	d, err := s.Distribution(ctx, "d1")
 	if err != nil {
@@ -185,10 +190,9 @@ func TestCreateDistributionDefaults(t *testing.T) {
 	}
 }
 
-func TestNotFoundAndExists(t *testing.T) {
-	t.Parallel()
+func testNotFoundAndExists(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "h1", api.RoleClient, ""))
 
 	cases := []struct {
@@ -221,10 +225,9 @@ func TestNotFoundAndExists(t *testing.T) {
 	}
 }
 
-func TestHosts(t *testing.T) {
-	t.Parallel()
+func testHosts(t *testing.T, be backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, be)
 	b := api.Host{Name: "b", Labels: map[string]string{"rack": "r1"}, Roles: []api.Role{api.RoleRelay, api.RoleClient},
 		HTTPURL: "http://b:7000", BTAddr: "b:6881", Version: "1.0", LastSeen: t0}
 	a := api.Host{Name: "a", LastSeen: t0}
@@ -260,10 +263,9 @@ func TestHosts(t *testing.T) {
 	}
 }
 
-func TestAggregates(t *testing.T) {
-	t.Parallel()
+func testAggregates(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	client := func(host string, state api.TaskState, have, bt, relay, origin int64) api.Assignment {
 		a := asg("d1", host, api.RoleClient, state)
 		a.Have, a.BytesBT, a.BytesHTTPRelay, a.BytesHTTPOrigin = have, bt, relay, origin
@@ -327,10 +329,9 @@ func TestAggregates(t *testing.T) {
 	}
 }
 
-func TestSetMetainfoAndState(t *testing.T) {
-	t.Parallel()
+func testSetMetainfoAndState(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	mustCreate(t, s, dist("d1", t0, api.DistPending), nil)
 	d, err := s.Distribution(ctx, "d1")
 	if err != nil || d.Metainfo != nil || d.InfoHash != "" {
@@ -363,10 +364,9 @@ func TestSetMetainfoAndState(t *testing.T) {
 	}
 }
 
-func TestApplyReport(t *testing.T) {
-	t.Parallel()
+func testApplyReport(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil,
 		asg("d1", "h1", api.RoleClient, api.TaskPending), asg("d1", "h2", api.RoleClient, api.TaskPending))
 	mustCreate(t, s, dist("d2", t0, api.DistActive), nil, asg("d2", "h1", api.RoleClient, api.TaskPending))
@@ -488,10 +488,9 @@ func TestApplyReport(t *testing.T) {
 	}
 }
 
-func TestHostTasks(t *testing.T) {
-	t.Parallel()
+func testHostTasks(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	now := t0.Add(24 * time.Hour)
 	keep := time.Hour
 	// Created in the reverse of creation time, to see the ordering come from created_at.
@@ -553,10 +552,9 @@ func TestHostTasks(t *testing.T) {
 	}
 }
 
-func TestEvents(t *testing.T) {
-	t.Parallel()
+func testEvents(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	add := []Event{
 		{At: t0, DistID: "d1", Kind: "created", Msg: "one"},
 		{At: t0.Add(time.Second), DistID: "d2", Host: "h1", Kind: "state", Msg: "two"},
@@ -590,14 +588,10 @@ func TestEvents(t *testing.T) {
 	}
 }
 
-func TestDurability(t *testing.T) {
-	t.Parallel()
+func testDurability(t *testing.T, b backend) {
 	ctx := context.Background()
-	p := filepath.Join(t.TempDir(), "dist.db")
-	s, err := Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	open := b.place(t)
+	s := open(t)
 	if err := s.UpsertHost(ctx, api.Host{Name: "h1", Labels: map[string]string{"a": "b"}, Roles: []api.Role{api.RoleClient}, LastSeen: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +614,7 @@ func TestDurability(t *testing.T) {
 		Tasks  []HostTask
 		Events []Event
 	}
-	take := func(s *SQLite) snapshot {
+	take := func(s testStore) snapshot {
 		t.Helper()
 		var sn snapshot
 		var err error
@@ -650,20 +644,15 @@ func TestDurability(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = open(t)
 	if after := take(s); !reflect.DeepEqual(after, before) {
 		t.Errorf("after reopen:\n got %+v\nwant %+v", after, before)
 	}
 }
 
-func TestConcurrentReportsAndReads(t *testing.T) {
-	t.Parallel()
+func testConcurrentReportsAndReads(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	const workers, rounds = 50, 20
 	var as []api.Assignment
 	for i := range workers {
@@ -746,10 +735,9 @@ func TestConcurrentReportsAndReads(t *testing.T) {
 
 // A host's report that crossed the controller's decision (a deadline, the origin's final answer)
 // does not reopen a failed task: the distribution could otherwise come back to life.
-func TestReportDoesNotReopenFailedTask(t *testing.T) {
-	t.Parallel()
+func testReportDoesNotReopenFailedTask(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, b)
 	mustCreate(t, s, dist("d1", t0, api.DistActive), nil, asg("d1", "h1", api.RoleClient, api.TaskWaiting))
 	if ok, err := s.EndAssignment(ctx, "d1/h1/client", api.TaskFailed, "the origin's answer is final", t0); err != nil || !ok {
 		t.Fatalf("end assignment: %v %v", ok, err)

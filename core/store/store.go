@@ -1,6 +1,9 @@
 // Package store holds the controller's durable state: hosts, distributions, assignments and events.
-// The controller writes state here before it acts on it. Store is an interface so that a networked
-// SQL engine can take over from SQLite when one controller is no longer enough.
+// The controller writes state here before it acts on it. Store has two implementations: SQLite
+// (Open), the embedded default of one controller, and PostgreSQL (OpenPostgres), one database that
+// several controllers share. OpenSpec picks one from a --store value. Both run the same numbered
+// migrations (migrations/ and migrations/postgres/) at open and answer the same for every method:
+// the suite in store_test.go runs each case on both.
 package store
 
 import (

@@ -17,6 +17,7 @@ type memDevice struct {
 	mu     sync.Mutex
 	b      []byte
 	syncs  int
+	writes int
 	closed bool
 }
 
@@ -39,6 +40,7 @@ func (d *memDevice) WriteAt(p []byte, off int64) (int, error) {
 	if off+int64(len(p)) > int64(len(d.b)) {
 		return 0, errors.New("past the end")
 	}
+	d.writes++
 	return copy(d.b[off:], p), nil
 }
 

@@ -1,6 +1,15 @@
 // Package swarm runs BitTorrent for dist: one anacrolix client per daemon, set up for a private
 // LAN swarm whose peers come only from the controller, with each torrent stored in a single plain
 // file plus a completion record that survives restarts.
+//
+// Big images: pieces go up to 64 MiB (content.PieceLength). Peers ask for 256 KiB chunks
+// (ChunkSize), so one piece is fetched from many peers at once, and anacrolix's in-flight window
+// (MaxUnverifiedBytes, counted in bytes over one piece order for the whole client) is 2 GiB by
+// default: 32 of the largest pieces, 128 of 16 MiB. Each connection holds at most 2 MiB read
+// for a peer (maxPeerRequestData), so a seed serving many peers keeps its memory flat; a peer's
+// request depth follows anacrolix's own rule (up to ~960 chunks queued per connection). All-zero
+// pieces are written locally and never requested, and a destination holding an older version
+// keeps the pieces that still match (local.go).
 package swarm
 
 import (
@@ -19,6 +28,8 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"golang.org/x/time/rate"
+
+	"dist/core/content"
 )
 
 // Config sets up a Node.
@@ -29,7 +40,7 @@ type Config struct {
 	DownloadRate int64        // bytes/s, 0 = unlimited
 	// MaxUnverifiedBytes caps data received but not yet hashed, across torrents. It bounds how
 	// many pieces are in flight at once; anacrolix's 64 MiB default allows only four 16 MiB
-	// pieces, which starves a fast swarm. 0 → 1 GiB.
+	// pieces (one 64 MiB piece), which starves a fast swarm. 0 → 2 GiB: see defaultMaxUnverifiedBytes.
 	MaxUnverifiedBytes int64
 	// VerifyAfter is how long a piece hashed by this process is served without being hashed
 	// again before the next serve: a seeder whose disk rots notices. 0 → 15 min; negative: never.
@@ -39,7 +50,13 @@ type Config struct {
 }
 
 const (
-	defaultMaxUnverifiedBytes = 1 << 30
+	// piecesInFlight is how many of the largest pieces (content.MaxPieceLength, 64 MiB) may be
+	// in flight at once by default: the window is counted in bytes over one piece order shared by
+	// every peer, so it is what lets many peers work on different pieces while several peers share
+	// each one (they request 256 KiB chunks, not pieces). The bytes in flight sit in the data
+	// file, not in memory.
+	piecesInFlight            = 32
+	defaultMaxUnverifiedBytes = piecesInFlight * content.MaxPieceLength // 2 GiB
 	defaultVerifyAfter        = 15 * time.Minute
 )
 

@@ -36,6 +36,7 @@ type store struct {
 	path     string
 	device   bool // f is a Device: never moved or removed
 	readOnly bool // f is never written: a rotten piece is refused, not fetched again
+	created  bool // f was created by this open: all holes, it reads as zeros (local.go)
 
 	// verifyAfter is how long a piece hashed in this process is served without hashing it again;
 	// 0 never checks. onRotten hears of a piece that failed (the torrent hands it back to
@@ -103,7 +104,7 @@ func openStore(log *slog.Logger, m content.Meta, infoHash [20]byte, dataPath, re
 			return nil, fmt.Errorf("size data %s: %w", dataPath, err)
 		}
 	}
-	s.f = f
+	s.f, s.created = f, created
 
 	// What the record may be trusted with: the caller's word, a fresh file's emptiness, or (for a
 	// file that was there before us, with no record of its own) nothing until hashed.
@@ -284,12 +285,16 @@ func (s *store) servedAt(b []byte, off int64) (int, error) {
 
 // check hashes complete piece i from storage: a match renews it, a mismatch marks it incomplete.
 func (s *store) check(i int, now time.Time) error {
+	// Streamed through a small pooled buffer: a 64 MiB piece checked for each of many peers
+	// must not cost 64 MiB of memory each time.
 	off := int64(i) * s.meta.PieceLen
-	buf := make([]byte, min(s.meta.PieceLen, s.meta.Size-off))
-	if _, err := s.readAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+	bp := checkBufs.Get().(*[]byte)
+	defer checkBufs.Put(bp)
+	h := sha1.New()
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(readerAtFunc(s.readAt), off, min(s.meta.PieceLen, s.meta.Size-off)), *bp); err != nil {
 		return fmt.Errorf("check piece %d of %s: %w", i, s.meta.InfoHash, err)
 	}
-	if sum := sha1.Sum(buf); bytes.Equal(sum[:], s.meta.PieceHash(i)) {
+	if sum := h.Sum(nil); bytes.Equal(sum, s.meta.PieceHash(i)) {
 		s.rec.touch(i, now)
 		return nil
 	}
@@ -302,6 +307,13 @@ func (s *store) check(i int, now time.Time) error {
 	}
 	return fmt.Errorf("piece %d of %s: %w", i, s.meta.InfoHash, ErrPieceRotten)
 }
+
+// checkBufs holds the read buffers of check.
+var checkBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+type readerAtFunc func([]byte, int64) (int, error)
+
+func (f readerAtFunc) ReadAt(b []byte, off int64) (int, error) { return f(b, off) }
 
 // refuseStorage is the client-wide default storage. Every torrent brings its own store, so
 // anything reaching this is a bug; refusing keeps anacrolix from writing files of its own choosing.

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,17 @@ type Spec struct {
 	// SeedOnly takes no piece from peers: the caller brings every piece (Record.MarkComplete,
 	// then Announce).
 	SeedOnly bool
+	// Zeroed says a Device reads as zeros wherever nothing was written (a freshly discarded
+	// partition): its zero pieces are then recorded complete without writing them (local.go).
+	Zeroed bool
+	// Base, when set, holds an older version of the content (BaseSize bytes; the file at the
+	// destination): pieces of it that still match are copied instead of fetched (local.go). The
+	// torrent closes it, when it is an io.Closer, once every piece was tried, or when Add fails.
+	Base     io.ReaderAt
+	BaseSize int64
+	// BaseInPlace says the storage itself (a device being updated) may hold an older version:
+	// its pieces are hashed where they are and those that match are kept.
+	BaseInPlace bool
 	// PieceTime, when set, is told how long each piece from peers took: from its first chunk
 	// written to its hash checked (pieces handed in with InjectPiece are not counted).
 	PieceTime func(took time.Duration)
@@ -55,6 +67,8 @@ type Stats struct {
 	Peers          int   // connected peers
 	PiecesBad      int64 // pieces from peers that failed their hash
 	PiecesRotten   int64 // pieces of ours that failed their hash when read to be served
+	BytesZero      int64 // bytes of all-zero pieces written here instead of fetched (local.go)
+	BytesKept      int64 // bytes of pieces taken from the base (an older version) instead of fetched
 }
 
 // Torrent is one file being fetched or seeded.
@@ -67,6 +81,10 @@ type Torrent struct {
 	writeErr atomic.Pointer[error]
 	dropOnce sync.Once
 	dropErr  error
+
+	// Pieces filled from this host (local.go): the filler, nil when there is none, and bytes.
+	local                *localFill
+	zeroBytes, keptBytes atomic.Int64
 }
 
 // ErrPieceMismatch is returned by InjectPiece for data that does not hash to the piece's hash.
@@ -82,6 +100,12 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("add torrent: %w", err)
 	}
+	baseTaken := false
+	defer func() {
+		if c, ok := s.Base.(io.Closer); ok && !baseTaken {
+			_ = c.Close()
+		}
+	}()
 	meta := s.Meta
 	if !meta.Known() {
 		return nil, errors.New("add torrent: no metainfo")
@@ -129,6 +153,16 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 		st.onPiece = s.PieceTime
 	}
 	seedOnly := s.SeedOnly || s.ReadOnly
+	var pending []int
+	var zeroed int64
+	if !seedOnly && !s.Complete {
+		// Before anacrolix reads the record: pieces filled here are then never requested.
+		pending, zeroed, err = st.planLocal(s.Zeroed || st.created, s.Base != nil || s.BaseInPlace)
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
+		}
+	}
 	st.onRotten = func(i int) {
 		// Outside the read that found it: anacrolix may hold its lock around storage reads.
 		go func() {
@@ -159,13 +193,18 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 	// A seed-only torrent never queues pieces: cancelling them later races anacrolix's request
 	// bookkeeping (v1.61 panics on the mismatch).
 	if !seedOnly {
-		at.DownloadAll()
+		wanted(meta.NumPieces, pending, at.DownloadPieces)
 	}
 
 	if s.Record != nil {
 		recPath = s.Record.path
 	}
 	t := &Torrent{n: n, t: at, st: st, meta: meta, recPath: recPath}
+	t.zeroBytes.Store(zeroed)
+	if len(pending) > 0 {
+		t.startFill(pending, &localFill{base: s.Base, baseSize: s.BaseSize, inPlace: s.BaseInPlace && s.Base == nil})
+		baseTaken = true // the filler closes it
+	}
 	// A write that fails (a full disk) stops the torrent's downloads until ResumeWrites, instead
 	// of anacrolix's default of stopping them for good without a word.
 	at.SetOnWriteChunkError(func(err error) {
@@ -227,13 +266,22 @@ func (t *Torrent) Stats() Stats {
 		BytesBT:        ts.PeerConns.BytesReadUsefulData.Int64(),
 		PiecesBad:      ts.PeerConns.PiecesDirtiedBad.Int64(),
 		PiecesRotten:   t.st.rotten.Load(),
+		BytesZero:      t.zeroBytes.Load(),
+		BytesKept:      t.keptBytes.Load(),
 		BytesUp:        ts.PeerConns.BytesWrittenData.Int64(),
 		Peers:          ts.ActivePeers,
 	}
 }
 
 // Missing returns the indices of pieces not yet verified, in order.
-func (t *Torrent) Missing() []int { return t.st.rec.missing() }
+func (t *Torrent) Missing() []int {
+	m := t.st.rec.missing()
+	if t.local == nil {
+		return m
+	}
+	// Pieces still waiting for the local filler are not for the network.
+	return slices.DeleteFunc(m, t.local.waiting)
+}
 
 // Done is closed while every piece is complete and verified; ask again after Reverify found bad
 // pieces. It stays open for a torrent dropped before completion.
@@ -392,7 +440,8 @@ func (t *Torrent) Move(newPath string) error {
 // already stopped the torrent.
 func (t *Torrent) Drop(removeData bool) error {
 	t.dropOnce.Do(func() {
-		t.t.Drop() // waits for the storage to close, so the files are free below
+		t.local.halt() // before the store closes under it
+		t.t.Drop()     // waits for the storage to close, so the files are free below
 		t.n.mu.Lock()
 		if t.n.torrents[t.meta.InfoHash] == t {
 			delete(t.n.torrents, t.meta.InfoHash)

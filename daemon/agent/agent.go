@@ -91,6 +91,7 @@ func (a *Agent) Run(ctx context.Context) {
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
+	a.goodbye()
 }
 
 func (a *Agent) watch(ctx context.Context) {

@@ -106,6 +106,7 @@ func newAssister(t *task.Task, tor *swarm.Torrent, set api.Settings) *assister {
 		client: &http.Client{Transport: &http.Transport{
 			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: mainFetchers,
 			IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 30 * time.Second,
+			TLSClientConfig: fetch.TLSConfig(t.Env().Pull),
 		}},
 		aside: map[string]time.Time{},
 		busy:  map[int]bool{},

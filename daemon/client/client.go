@@ -112,6 +112,7 @@ func (c *Client) Run(ctx context.Context, t *task.Task) error {
 	if err != nil {
 		return err
 	}
+	c.useBase(t, s, &spec) // delta update: keep what the destination holds (local.go)
 	spec.PieceTime = func(d time.Duration) { t.Env().PieceFetched(api.SourceBT, d) }
 	added := time.Now()
 	tor, err := t.Env().Node.Add(ctx, spec)

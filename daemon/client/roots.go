@@ -41,6 +41,22 @@ func allowed(dest string, roots []string) error {
 	return fmt.Errorf("%w: %s is outside this host's destination roots (%s): allow it with --dest-root on the host", ErrDestination, dest, strings.Join(roots, ", "))
 }
 
+// allowedBase checks a push's base (an older version elsewhere, read-only) as a destination is
+// checked: a file path below the host's roots, and only for a file destination, since a device is
+// updated in place from what it holds.
+func allowedBase(base, dest string, roots []string) error {
+	if base == "" {
+		return nil
+	}
+	if pluginhost.IsURI(base) || pluginhost.IsURI(dest) {
+		return fmt.Errorf("%w: base %s: a base is a file path for a file destination (a device is its own base): push without --base", ErrDestination, base)
+	}
+	if err := allowed(base, roots); err != nil {
+		return fmt.Errorf("base: %w", err)
+	}
+	return nil
+}
+
 // resolveExisting resolves the links of the longest existing prefix of path and appends the rest.
 func resolveExisting(path string) string {
 	rest := ""

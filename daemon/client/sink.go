@@ -36,6 +36,9 @@ type sink interface {
 func (c *Client) sink(ctx context.Context, t *task.Task) (sink, error) {
 	spec := t.Spec()
 	roots := rootsOrDefault(c.cfg.DestRoots, t.Env().Data)
+	if err := allowedBase(spec.Base, spec.Dest, roots); err != nil {
+		return nil, err
+	}
 	if pluginhost.IsURI(spec.Dest) {
 		// "{host}" in the URI becomes the host's name, for hosts whose targets differ by name.
 		uri := strings.ReplaceAll(spec.Dest, "{host}", t.Env().Name)

@@ -32,7 +32,7 @@ func TestAuth(t *testing.T) {
 		{"missing token on host route", "POST", "/v1/hosts", "", hostBody, http.StatusUnauthorized},
 		{"bad token on watch", "GET", "/v1/watch?host=c1&version=x", "Bearer nope", nil, http.StatusUnauthorized},
 		{"host token on host route", "POST", "/v1/hosts", "Bearer " + hostToken, hostBody, http.StatusNoContent},
-		{"admin token on host route", "POST", "/v1/hosts", "Bearer " + adminToken, hostBody, http.StatusNoContent},
+		{"admin token on host route", "POST", "/v1/hosts", "Bearer " + adminToken, hostBody, http.StatusForbidden},
 		{"admin token on admin route", "GET", "/v1/hosts", "Bearer " + adminToken, nil, http.StatusOK},
 		{"scheme is case-insensitive", "GET", "/v1/hosts", "bearer " + adminToken, nil, http.StatusOK},
 		{"health needs no token", "GET", "/healthz", "", nil, http.StatusOK},

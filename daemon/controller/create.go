@@ -123,6 +123,13 @@ func (s *Server) plan(req api.CreateDistribution) (api.Distribution, error) {
 	if req.Relays < 0 {
 		return api.Distribution{}, badRequest("relays is %d: use 0 (automatic) or more", req.Relays)
 	}
+	// Each target checks base against its own destination roots; what no host could take is refused here.
+	if err := checkString("base", req.Base, maxURLLen); err != nil {
+		return api.Distribution{}, err
+	}
+	if req.Base != "" && !path.IsAbs(req.Base) {
+		return api.Distribution{}, badRequest("base %q is not an absolute path: give the older version's path on the targets", req.Base)
+	}
 	sum := strings.ToLower(strings.TrimSpace(req.SHA256))
 	if sum != "" {
 		if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 {
@@ -143,6 +150,7 @@ func (s *Server) plan(req api.CreateDistribution) (api.Distribution, error) {
 		PieceLength: req.PieceLen,
 		SHA256:      sum,
 		Dest:        req.Dest,
+		Base:        req.Base,
 		Publisher:   req.Publisher,
 		Selectors:   sels,
 		Settings:    req.Settings,

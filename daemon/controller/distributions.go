@@ -80,6 +80,9 @@ func (s *Server) putMetainfo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.mayPutMetainfo(r, known); err != nil {
+		return err
+	}
 	var mi []byte // the body is a JSON string: base64 of the bencoded bytes
 	if err := decodeLimited(w, r, &mi, metainfoBody(known.Size, known.PieceLength), nil); err != nil {
 		return err

@@ -21,6 +21,9 @@ func (s *Server) registerHost(w http.ResponseWriter, r *http.Request) error {
 	if err := validHostName(h.Name); err != nil {
 		return err
 	}
+	if err := s.mayRegister(r, h); err != nil {
+		return err
+	}
 	for _, role := range h.Roles {
 		if !role.Valid() {
 			return badRequest("unknown role %q: use controller, relay or client", role)
@@ -75,8 +78,9 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// online reports whether h was seen within the online window. Watches touch the host at least once
-// per api.WatchPollTimeout, which is shorter than the default window.
+// online reports whether h was seen within the online window and has not said goodbye since
+// (goodbye.go). Watches touch the host at least once per api.WatchPollTimeout, which is shorter
+// than the default window.
 func (s *Server) online(h api.Host, now time.Time) bool {
-	return !h.LastSeen.IsZero() && now.Sub(h.LastSeen) <= s.o.OnlineWindow
+	return !h.LastSeen.IsZero() && now.Sub(h.LastSeen) <= s.o.OnlineWindow && !s.saidGoodbye(h.Name, h.LastSeen)
 }

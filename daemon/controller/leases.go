@@ -1,14 +1,20 @@
 package controller
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"dist/core/api"
 	"dist/core/quota"
+	"dist/core/store"
 )
 
 // acquireLease answers POST /v1/leases. A refusal is an answer too (granted false, with the reason
@@ -32,6 +38,12 @@ func (s *Server) acquireLease(w http.ResponseWriter, r *http.Request) error {
 	if strings.TrimSpace(req.Holder) == "" {
 		return badRequest("holder is required: name the host asking for the lease")
 	}
+	c := callerOf(r)
+	if !c.mayHold(req.Holder) {
+		return errorf(http.StatusForbidden, codeForbidden, "host %s may not take a lease for holder %s: a host holds leases only for itself", c.name, req.Holder)
+	}
+	// Relay status and priority are the controller's to say, not the caller's (leaseStanding).
+	req.Relay, req.Priority, req.History = s.leaseStanding(ctx, req.Holder, key, now)
 	o := s.origins
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -53,7 +65,7 @@ func (s *Server) acquireLease(w http.ResponseWriter, r *http.Request) error {
 		e.alloc.Release(now, l.ID, 0)
 		return fmt.Errorf("store origin spent bytes: %w", err)
 	}
-	writeJSON(w, http.StatusOK, s.grant(e, l, reason))
+	writeJSON(w, http.StatusOK, s.bind(s.grant(e, l, reason), req.Holder, now))
 	return nil
 }
 
@@ -64,20 +76,30 @@ func (s *Server) renewLease(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
+	wire := r.PathValue("id")
+	ref, err := s.holderLease(r, wire)
+	if err != nil || ref == nil {
+		if err == nil {
+			writeJSON(w, http.StatusOK, s.lost())
+		}
+		return err
+	}
 	o := s.origins
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	e, id, err := o.byLease(ctx, r.PathValue("id"), now)
+	e, id, err := o.byLease(ctx, ref.inner, now)
 	if err != nil {
 		return fmt.Errorf("load origins: %w", err)
 	}
 	if e == nil {
+		s.unbind(wire)
 		writeJSON(w, http.StatusOK, s.lost())
 		return nil
 	}
 	feedback(e.alloc, now, req.Feedback)
-	l, ok := e.alloc.Renew(now, id, req.Used)
+	l, ok := e.alloc.Renew(now, id, ref.capUsed(req.Used))
 	if !ok {
+		s.unbind(wire)
 		if err := o.save(ctx, e, now); err != nil {
 			return fmt.Errorf("store origin spent bytes: %w", err)
 		}
@@ -90,9 +112,10 @@ func (s *Server) renewLease(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := o.save(ctx, e, now); err != nil {
 		e.alloc.Release(now, id, 0)
+		s.unbind(wire)
 		return fmt.Errorf("store origin spent bytes: %w", err)
 	}
-	writeJSON(w, http.StatusOK, s.grant(e, l, ""))
+	writeJSON(w, http.StatusOK, s.bind(s.grant(e, l, ""), ref.holder, now))
 	return nil
 }
 
@@ -108,14 +131,24 @@ func (s *Server) releaseLease(w http.ResponseWriter, r *http.Request) error {
 		}
 		used = n
 	}
+	wire := r.PathValue("id")
+	ref, err := s.holderLease(r, wire)
+	if err != nil {
+		return err
+	}
+	if ref == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	s.unbind(wire)
 	o := s.origins
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	e, id, err := o.byLease(ctx, r.PathValue("id"), now)
+	e, id, err := o.byLease(ctx, ref.inner, now)
 	if err != nil {
 		return fmt.Errorf("load origins: %w", err)
 	}
-	if e != nil && e.alloc.Release(now, id, used) {
+	if e != nil && e.alloc.Release(now, id, ref.capUsed(used)) {
 		if err := o.save(ctx, e, now); err != nil {
 			return fmt.Errorf("store origin spent bytes: %w", err)
 		}
@@ -161,4 +194,135 @@ func (s *Server) lost() api.LeaseAnswer {
 // forgets a waiting holder after one lease period) and to take a share soon after it frees.
 func (s *Server) retryAfter() time.Duration {
 	return min(max(s.origins.ttl/10, 100*time.Millisecond), 2*time.Second)
+}
+
+// leaseBook maps the random ids hosts see to the allocator's own (which are sequential, so
+// guessable) and keeps who holds each lease and how many bytes its last grant allowed.
+type leaseBook struct {
+	mu      sync.Mutex
+	byWire  map[string]*leaseRef
+	byInner map[string]string // allocator id → wire id: a renewal keeps the id the holder knows
+	swept   time.Time
+}
+
+type leaseRef struct {
+	inner   string // origin prefix + allocator id
+	holder  string
+	granted int64 // bytes of the last grant; -1: not capped
+	expires time.Time
+}
+
+// capUsed bounds a reported byte count by what the lease granted: a holder cannot spend more of
+// the origin's budget than it was given.
+func (l *leaseRef) capUsed(used int64) int64 {
+	if l.granted >= 0 {
+		return min(used, l.granted)
+	}
+	return used
+}
+
+// leaseSweep is how many leases the book holds before expired ones are looked for.
+const leaseSweep = 1024
+
+// bind gives a granted lease its random id (the same one again on renewal).
+func (s *Server) bind(ans api.LeaseAnswer, holder string, now time.Time) api.LeaseAnswer {
+	if !ans.Granted {
+		return ans
+	}
+	b := &s.trust.leases
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	inner := ans.Lease.ID
+	wire, ok := b.byInner[inner]
+	if !ok {
+		if len(b.byWire) >= leaseSweep && now.Sub(b.swept) >= time.Minute {
+			b.sweep(now) // at most once a minute: a big fleet holds many live leases
+		}
+		wire = newLeaseID()
+		b.byInner[inner] = wire
+	}
+	b.byWire[wire] = &leaseRef{inner: inner, holder: holder, granted: ans.Lease.Bytes, expires: ans.Lease.Expires}
+	ans.Lease.ID = wire
+	return ans
+}
+
+// sweep forgets leases a lease period past their expiry: the allocator has dropped them.
+func (b *leaseBook) sweep(now time.Time) {
+	b.swept = now
+	for wire, ref := range b.byWire {
+		if now.After(ref.expires.Add(time.Minute)) {
+			delete(b.byWire, wire)
+			delete(b.byInner, ref.inner)
+		}
+	}
+}
+
+func (s *Server) unbind(wire string) {
+	b := &s.trust.leases
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ref, ok := b.byWire[wire]; ok {
+		delete(b.byInner, ref.inner)
+		delete(b.byWire, wire)
+	}
+}
+
+// holderLease finds the lease of a renewal or a release and checks that the caller holds it;
+// nil without an error for an unknown id (it expired, or the controller restarted).
+func (s *Server) holderLease(r *http.Request, wire string) (*leaseRef, error) {
+	b := &s.trust.leases
+	b.mu.Lock()
+	ref, ok := b.byWire[wire]
+	var cp leaseRef
+	if ok {
+		cp = *ref
+	}
+	b.mu.Unlock()
+	if !ok {
+		return nil, nil
+	}
+	if c := callerOf(r); !c.mayHold(cp.holder) {
+		return nil, errorf(http.StatusForbidden, codeForbidden, "host %s does not hold lease %s: only its holder renews or releases it", c.name, wire)
+	}
+	return &cp, nil
+}
+
+// newLeaseID is 128 random bits: a lease id proves nothing, but it cannot be guessed either.
+func newLeaseID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail (it aborts the process instead)
+	return hex.EncodeToString(b)
+}
+
+// leaseStanding answers the holder's relay status and priority for a lease on origin key, from
+// what the controller assigned: a relay only when it relays a live distribution of that origin,
+// the priority factor of the highest-priority such distribution it takes part in (2^(p/50): 1 at
+// the default 0, 4 at 100, 1/4 at -100). The holder's history is not taken from the holder: 1.
+func (s *Server) leaseStanding(ctx context.Context, holder, key string, now time.Time) (relay bool, priority, history float64) {
+	host, _, _ := strings.Cut(holder, "/")
+	hts, err := s.st.HostTaskHeads(ctx, host, now, s.o.Keep)
+	if err != nil {
+		s.log.Warn("lease standing: tasks of holder unknown", "holder", holder, "err", err)
+		return false, 1, 1
+	}
+	var lcs map[string]store.DistLifecycle
+	best, found := 0, false
+	for _, ht := range hts {
+		if k, err := api.OriginKey(ht.Distribution.Source); err != nil || k != key {
+			continue
+		}
+		if ht.Assignment.Role == api.RoleRelay && !ht.Assignment.State.Stopped() {
+			relay = true
+		}
+		if lcs == nil {
+			if lcs, err = s.st.Lifecycles(ctx); err != nil {
+				s.log.Warn("lease standing: priorities unknown", "holder", holder, "err", err)
+				lcs = map[string]store.DistLifecycle{}
+			}
+		}
+		if p := lcs[ht.Distribution.ID].Priority; !found || p > best {
+			best, found = p, true
+		}
+	}
+	return relay, math.Exp2(float64(best) / 50), 1
 }

@@ -89,7 +89,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	if st, _ := e.admin.Origins(ctx, originURL); len(st[0].Leases) != 0 {
 		t.Errorf("leases after their lifetime: %+v", st[0].Leases)
 	}
-	if _, err := e.admin.AcquireLease(ctx, api.LeaseRequest{Origin: originURL}); !api.IsCode(err, api.CodeBadRequest) {
+	if _, err := e.host.AcquireLease(ctx, api.LeaseRequest{Origin: originURL}); !api.IsCode(err, api.CodeBadRequest) {
 		t.Errorf("lease without a holder: %v", err)
 	}
 	if err := e.host.ReleaseLease(ctx, "nope", 0); err != nil {

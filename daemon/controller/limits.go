@@ -28,6 +28,7 @@ const (
 	maxLabels      = 64
 	maxRoles       = 8
 	maxSelectors   = 1024
+	maxReportTasks = 4096 // a host's live tasks; far more than any host holds
 	maxModeChanges = 64
 
 	// maxBody bounds every request body but a push's and a metainfo's.
@@ -144,6 +145,9 @@ func checkPush(req api.CreateDistribution) error {
 func checkReport(rep *api.Report) error {
 	if err := checkString("host", rep.Host, maxNameLen); err != nil {
 		return err
+	}
+	if len(rep.Tasks) > maxReportTasks {
+		return badRequest("report names %d tasks, at most %d are taken: report the host's live tasks only", len(rep.Tasks), maxReportTasks)
 	}
 	for i := range rep.Tasks {
 		t := &rep.Tasks[i]

@@ -24,6 +24,9 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	if rep.Host == "" {
 		return badRequest("report names no host: set host")
 	}
+	if err := mayReport(callerOf(r), rep); err != nil {
+		return err // before anything is written: a refused report changes nothing
+	}
 	for _, t := range rep.Tasks {
 		if t.ID == "" {
 			return badRequest("a task in the report has no id")

@@ -184,7 +184,8 @@ func BuildReport(d api.Distribution, hosts []api.Host, samples []store.Sample, e
 			sr = &api.SiteReport{Site: site}
 			sites[site] = sr
 		}
-		b := api.BytesBySource{BT: a.BytesBT, HTTPRelay: a.BytesHTTPRelay, HTTPOrigin: a.BytesHTTPOrigin}
+		b := api.BytesBySource{BT: a.BytesBT, HTTPRelay: a.BytesHTTPRelay, HTTPOrigin: a.BytesHTTPOrigin,
+			Zero: a.BytesZero, Kept: a.BytesKept}
 		hr := api.HostReport{Host: a.Host, Site: site, State: a.State, Have: a.Have, Bytes: b,
 			Switches: switches[a.Host], Error: a.Error}
 		rep.Targets++
@@ -262,7 +263,8 @@ func BuildReport(d api.Distribution, hosts []api.Host, samples []store.Sample, e
 }
 
 func addBytes(a, b api.BytesBySource) api.BytesBySource {
-	return api.BytesBySource{BT: a.BT + b.BT, HTTPRelay: a.HTTPRelay + b.HTTPRelay, HTTPOrigin: a.HTTPOrigin + b.HTTPOrigin}
+	return api.BytesBySource{BT: a.BT + b.BT, HTTPRelay: a.HTTPRelay + b.HTTPRelay, HTTPOrigin: a.HTTPOrigin + b.HTTPOrigin,
+		Zero: a.Zero + b.Zero, Kept: a.Kept + b.Kept}
 }
 
 func reason(msg string) string {

@@ -5,13 +5,19 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"dist/core/api"
+	"dist/core/pki"
 	"dist/core/selection"
 	"dist/core/store"
 )
@@ -29,6 +35,7 @@ const watchReaders = 2
 // Options configures a Server.
 type Options struct {
 	AdminToken, HostToken string
+	CA                    *pki.CA // signs host certificates at POST /v1/join (join.go); nil: TLS is off
 	Logger                *slog.Logger
 	Now                   func() time.Time // nil → time.Now
 	// Probe answers the size of the source at url; its errors are shown to the user as they are.
@@ -98,6 +105,8 @@ type Server struct {
 	background sync.WaitGroup
 
 	metrics *serverMetrics // API, store, watch and lease figures (metrics.go)
+
+	trust *trustState // named tokens, lease ids and holders, per-host limits (trust.go)
 }
 
 // New returns a Server over st.
@@ -136,7 +145,7 @@ func New(st store.Store, o Options) *Server {
 	return &Server{st: wrapped, raw: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier(),
 		origins: newOrigins(st, o.LeaseTTL), fleet: newFleetState(o.Now()), hosts: hosts, views: vs, progress: newProgress(o.Now()),
 		reporting: make(chan struct{}, o.MaxInFlight), asking: make(chan struct{}, o.MaxInFlight), metrics: m,
-		watchReads: make(chan struct{}, watchReaders)}
+		watchReads: make(chan struct{}, watchReaders), trust: newTrust(st)}
 }
 
 // Protocols answers what a controller's HTTP server is to speak (set it as http.Server.Protocols):
@@ -159,7 +168,9 @@ func (s *Server) Handler() http.Handler {
 	host := func(h handler) http.Handler { return s.auth(false, h) }
 	admin := func(h handler) http.Handler { return s.auth(true, h) }
 
+	mux.Handle("POST "+api.JoinPath, s.serve(s.joinHost))
 	mux.Handle("POST /v1/hosts", host(s.registerHost))
+	mux.Handle("POST "+GoodbyePath, host(s.goodbye))
 	mux.Handle("GET /v1/hosts", admin(s.listHosts))
 	mux.Handle("POST /v1/distributions", admin(s.createDistribution))
 	mux.Handle("GET /v1/distributions", admin(s.listDistributions))
@@ -178,9 +189,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/leases/{id}/renew", host(s.renewLease))
 	mux.Handle("DELETE /v1/leases/{id}", host(s.releaseLease))
 	mux.Handle("GET "+BackupPath, admin(s.backup))
+	mux.Handle("POST /v1/tokens", admin(s.createToken))
+	mux.Handle("GET /v1/tokens", admin(s.listTokens))
+	mux.Handle("DELETE /v1/tokens/{name}", admin(s.revokeToken))
+	mux.Handle("GET /v1/audit", admin(s.listAudit))
 	// Anything else under /v1/ gets a JSON error like every other answer.
 	mux.Handle("/v1/", s.serve(s.noRoute))
-	return s.metrics.instrument(mux)
+	return s.metrics.instrument(bounded(mux))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -189,4 +204,118 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) noRoute(_ http.ResponseWriter, r *http.Request) error {
 	return errorf(http.StatusNotFound, codeNotFound, "no route %s %s: check the client and controller versions", r.Method, r.URL.Path)
+}
+
+// Bounds of the controller's HTTP server (HTTPServer, LimitListener, bounded). There is no
+// server-wide read or write timeout: a watch is a long poll and the daemon's other routes stream
+// whole files (and net/http cancels a request once its read deadline passes, even after the body
+// was read). Headers get ReadHeaderTimeout; bodies and answers get deadlines per route instead.
+const (
+	// MaxConns caps the connections the daemon's HTTP listener holds at once; beyond it new
+	// ones wait in the kernel's backlog. Generous: each host of a fleet keeps one to the
+	// controller (HTTP/2), and peers fetch pieces and files over others.
+	MaxConns = 65536
+
+	headerTimeout = 10 * time.Second
+	idleTimeout   = 90 * time.Second
+	maxHeaderSize = 64 << 10
+
+	// maxSmallBody bounds the JSON bodies of the small routes (leases, origins, cancel, tokens,
+	// join): a URL of maxURLLen with room for JSON escapes.
+	maxSmallBody = 16 << 10
+	// maxRegisterBody bounds a registration: maxLabels labels of two maxNameLen names, escaped.
+	maxRegisterBody = 256 << 10
+	// bodyTimeout is how long a client may take to send a body; bigBodyTimeout for a push or a
+	// metainfo, which may carry tens of MiB from an operator's desk.
+	bodyTimeout    = 30 * time.Second
+	bigBodyTimeout = 5 * time.Minute
+	// answerTimeout is how long writing an answer may take, counted from the request.
+	answerTimeout = time.Minute
+)
+
+// HTTPServer answers h with the bounds above; the daemon serves the controller (and its own
+// routes) with it.
+func HTTPServer(h http.Handler) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderSize}
+	srv.Protocols = Protocols()
+	return srv
+}
+
+// LimitListener caps the connections ln holds at MaxConns.
+func LimitListener(ln net.Listener) net.Listener { return netutil.LimitListener(ln, MaxConns) }
+
+// routeBound is what a route accepts: its largest body (the handler may bound it tighter), how
+// long the body may take, and how long its answer may take (0: no deadline, for the long poll
+// and the backup).
+type routeBound struct {
+	body          int64
+	read, written time.Duration
+}
+
+// routeBounds are the bounds of the routes that differ from the small JSON routes'.
+var routeBounds = map[string]routeBound{
+	"POST /v1/report":                     {maxBody, bodyTimeout, answerTimeout},
+	"POST /v1/hosts":                      {maxRegisterBody, bodyTimeout, answerTimeout},
+	"POST /v1/distributions":              {maxPushBody, bigBodyTimeout, answerTimeout},
+	"PUT /v1/distributions/{id}/metainfo": {maxPushBody, bigBodyTimeout, answerTimeout}, // then metainfoBody
+	"GET /v1/watch":                       {maxSmallBody, bodyTimeout, api.WatchPollTimeout + answerTimeout},
+	"GET " + BackupPath:                   {maxSmallBody, bodyTimeout, 0},
+}
+
+// bounded gives each request its route's body limit and deadlines. An announced body over the
+// limit is answered 413 at once, before any of it is read.
+func bounded(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := mux.Handler(r)
+		b, ok := routeBounds[pattern]
+		if !ok {
+			b = routeBound{maxSmallBody, bodyTimeout, answerTimeout}
+		}
+		if r.ContentLength > b.body {
+			w.Header().Set("Connection", "close")
+			writeJSON(w, http.StatusRequestEntityTooLarge, api.Error{Code: codeBadRequest,
+				Error: fmt.Sprintf("request body is %d bytes: %s takes at most %d bytes", r.ContentLength, routeName(r, pattern), b.body)})
+			return
+		}
+		rc := http.NewResponseController(w)
+		start := time.Now()
+		if b.written > 0 {
+			_ = rc.SetWriteDeadline(start.Add(b.written))
+		}
+		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			_ = rc.SetReadDeadline(start.Add(b.read))
+			r.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, b.body), rc: rc}
+		}
+		// Deadlines stay on an HTTP/1 connection: the next request on it must not inherit them.
+		defer func() {
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+		}()
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// routeName names a request's route for a message.
+func routeName(r *http.Request, pattern string) string {
+	if pattern == "" {
+		return r.Method + " " + r.URL.Path
+	}
+	return pattern
+}
+
+// deadlineBody lifts the read deadline once the body is read: a read deadline passing later would
+// cancel the request (HTTP/1) while the handler still works on it.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }

@@ -157,6 +157,7 @@ func (s *Server) hostTasksFromStore(r *http.Request, host string) ([]api.Task, e
 			Size:     d.Size,
 			PieceLen: d.PieceLength,
 			Dest:     d.Dest,
+			Base:     d.Base,
 			SHA256:   d.SHA256,
 			// The bytes are fetched once by their sum (GET /v1/metainfo/{sum}), never resent.
 			MetainfoSHA256: s.metaSumOf(r.Context(), d.ID, ht.HasMetainfo),

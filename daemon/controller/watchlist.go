@@ -110,7 +110,7 @@ func (s *Server) hostTasksFromViews(ctx context.Context, host string) ([]api.Tas
 				mi = d.Metainfo
 				found = append(found, api.Task{
 					ID: m.id, DistID: d.ID, Role: m.role, Name: d.Name, Source: d.Source, Size: d.Size,
-					PieceLen: d.PieceLength, Dest: d.Dest, SHA256: d.SHA256,
+					PieceLen: d.PieceLength, Dest: d.Dest, Base: d.Base, SHA256: d.SHA256,
 					Cancel:   m.state.Stopped() || d.State == api.DistCancelled,
 					Settings: d.Settings,
 				})

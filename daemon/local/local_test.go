@@ -25,7 +25,7 @@ func TestLocalRefusesBrowsers(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "d.sock")
-	ln, err := listenLocal(sock)
+	ln, err := listenLocal(sock, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestLocalRefusesBrowsers(t *testing.T) {
 		t.Errorf("socket mode %v (%v), want 0600", fi.Mode().Perm(), err)
 	}
 	// A second daemon on the same socket is refused while the first one answers.
-	if _, err := listenLocal(sock); err == nil {
+	if _, err := listenLocal(sock, ""); err == nil {
 		t.Error("a second listener took a live socket")
 	}
 
@@ -89,7 +89,7 @@ func TestOtherUserCannotReachSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "d.sock")
-	ln, err := listenLocal(sock)
+	ln, err := listenLocal(sock, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,5 +2,6 @@
 
 package pluginhost
 
-// trusted leaves the check to the plugin directory's ACL on Windows.
-func trusted(string) error { return nil }
+// trusted refuses a plugin executable that an ordinary user owns or may write: the daemon runs
+// plugins with its own rights (often SYSTEM).
+func trusted(path string) error { return PathAccess(path) }

@@ -1,7 +1,7 @@
 // Package publish makes a local file or a device (through an origin-IO plugin) an origin: it
-// hashes it once (pieces in parallel on every core, the whole-file SHA-256 beside them), seeds it
-// over BitTorrent, serves it over HTTP Range, and remembers it across restarts. Files and devices
-// take one path; only opening them differs.
+// hashes it once (one read feeding the piece hashes and the whole-file SHA-256, each on its own
+// goroutines), seeds it over BitTorrent, serves it over HTTP Range, and remembers it across
+// restarts. Files and devices take one path; only opening them differs.
 package publish
 
 import (
@@ -151,27 +151,20 @@ func (p *Publisher) Publish(ctx context.Context, req api.Publish) (api.Published
 		pieceLen = content.PieceLength(src.size)
 	}
 	start := time.Now()
-	sumc := make(chan error, 1)
-	var sum string
-	go func() {
-		var err error
-		sum, err = content.SHA256(ctx, src.data, src.size)
-		sumc <- err
-	}()
-	pieces, err := content.HashPieces(ctx, src.data, src.size, pieceLen, 0)
-	if serr := <-sumc; err == nil && serr != nil {
-		err = serr
-	}
+	// One read of the source feeds both the piece hashes and the whole-file SHA-256.
+	sums, err := content.Hash(ctx, src.data, src.size, pieceLen, 0)
 	if err != nil {
 		src.done()
 		return api.Published{}, fmt.Errorf("hash %s: %w", where, err)
 	}
-	m, err := content.New(name, src.size, pieceLen, pieces, sum)
+	sum := sums.SHA256
+	m, err := content.New(name, src.size, pieceLen, sums.Pieces, sum)
 	if err != nil {
 		src.done()
 		return api.Published{}, fmt.Errorf("metainfo of %s: %w", where, err)
 	}
-	p.cfg.Logger.Info("published", "path", where, "bytes", src.size, "info_hash", m.InfoHash, "took", time.Since(start).Round(time.Millisecond))
+	_, zero := m.ZeroPieces() // marked in the metainfo: targets write them, nobody sends them
+	p.cfg.Logger.Info("published", "path", where, "bytes", src.size, "zero_bytes", zero, "info_hash", m.InfoHash, "took", time.Since(start).Round(time.Millisecond))
 	pub := &publication{Path: where, Name: name, Size: src.size, InfoHash: m.InfoHash, SHA256: sum, Metainfo: m.Raw,
 		ModTime: src.modTime, Inode: src.inode, src: src}
 	kept, err := p.serve(ctx, pub, m)

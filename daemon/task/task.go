@@ -43,8 +43,9 @@ type Env struct {
 	// PieceTime, when set, is told how long a piece took, by source (api.SourceBT,
 	// api.SourceHTTPRelay, api.SourceHTTPOrigin, api.SourceHTTPPeer): the metrics' histogram.
 	PieceTime func(source string, took time.Duration)
-	// StateChanged, when set, is told that a task's state changed: the agent reports it at once
-	// instead of with the next progress report. It must not block.
+	// StateChanged, when set, is told that a task reached an end state (done, seeding, failed,
+	// cancelled): the agent reports it at once instead of with the next progress report. It must
+	// not block.
 	StateChanged func()
 	// PeersEvery, when set, answers the tracker interval the controller gives (PeersEvery when
 	// unset).
@@ -63,8 +64,12 @@ func (e *Env) peersEvery() time.Duration {
 	return PeersEvery
 }
 
-func (e *Env) stateChanged() {
-	if e != nil && e.StateChanged != nil {
+// stateChanged tells the agent of a task's new state s when it is one to report at once: an end
+// (done, seeding, failed, cancelled), which the operator's push --wait and the swarm's tracker
+// wait for. A task's start and its first bytes go with the next progress report: a push moves a
+// whole fleet through them in the same second.
+func (e *Env) stateChanged(s api.TaskState) {
+	if e != nil && e.StateChanged != nil && s.Ended() {
 		e.StateChanged()
 	}
 }
@@ -107,6 +112,7 @@ type Task struct {
 	served  Content
 	removed bool // the controller dropped the task: clean up what is unfinished
 	mode    modeState
+	stall   stallState
 
 	// Counters the report carries; the runners keep them current.
 	Have, BT, HTTPRelay, HTTPOrigin, Up atomic.Int64
@@ -114,6 +120,7 @@ type Task struct {
 	HTTPUp                              atomic.Int64 // bytes served over HTTP (Up is BitTorrent's)
 	HTTPPeers                           atomic.Int64 // bytes from peers over HTTP before the metainfo (reported with BT's: the swarm's)
 	HTTPBadPieces                       atomic.Int64 // pieces fetched over HTTP that failed their hash
+	Zero, Kept                          atomic.Int64 // bytes written as zeros here, bytes kept from the older version
 	Complete                            atomic.Bool  // every byte is here and verified
 
 	ctx    context.Context
@@ -245,14 +252,15 @@ func (t *Task) Run(parent context.Context, run Runner) {
 	cancel()
 	t.wg.Wait()
 	t.mu.Lock()
-	removed := t.removed
+	// A failed task keeps nothing partial: nobody resumes it, and its bytes only take room.
+	drop := t.removed || t.state == api.TaskFailed
 	tor := t.tor
 	t.tor, t.served = nil, nil
 	t.mu.Unlock()
 	if tor != nil {
 		_ = tor.Drop(false)
 	}
-	if removed {
+	if drop {
 		t.dropUnfinished()
 	}
 }
@@ -281,7 +289,7 @@ func (t *Task) SetState(s api.TaskState) {
 	defer t.mu.Unlock()
 	if t.state != api.TaskFailed && t.state != s {
 		t.state = s
-		t.env.stateChanged()
+		t.env.stateChanged(s)
 	}
 }
 
@@ -291,7 +299,7 @@ func (t *Task) SetStateIf(from, to api.TaskState) {
 	defer t.mu.Unlock()
 	if t.state == from && from != to {
 		t.state = to
-		t.env.stateChanged()
+		t.env.stateChanged(to)
 	}
 }
 
@@ -300,7 +308,7 @@ func (t *Task) SetFailed(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.state = api.TaskFailed
-	t.env.stateChanged()
+	t.env.stateChanged(api.TaskFailed)
 	t.errMsg = err.Error()
 	if fetch.Final(err) {
 		// The origin's answer will not change: the controller fails the distribution instead of
@@ -349,7 +357,8 @@ func (t *Task) report(send bool) api.TaskReport {
 		ID: t.spec.ID, State: t.state, Have: t.Have.Load(),
 		BytesBT: t.BT.Load() + t.HTTPPeers.Load(), BytesHTTPRelay: t.HTTPRelay.Load(), BytesHTTPOrigin: t.HTTPOrigin.Load(),
 		BytesUp: t.Up.Load() + t.HTTPUp.Load(), Peers: int(t.PeerConns.Load()),
-		FirstByteMs: t.first, DoneMs: t.doneAt, Error: cmp.Or(t.errMsg, t.problem), ErrorCode: t.errCode,
+		BytesZero: t.Zero.Load(), BytesKept: t.Kept.Load(),
+		FirstByteMs: t.first, DoneMs: t.doneAt, Error: cmp.Or(t.errMsg, t.problem, t.stallReason(time.Now())), ErrorCode: t.errCode,
 		Mode: t.mode.mode, ModeReason: t.mode.reason, ModeChanges: t.mode.toReport(send),
 	}
 }
@@ -433,6 +442,8 @@ func (t *Task) Sample(ctx context.Context, tor *swarm.Torrent, done <-chan struc
 		st := tor.Stats()
 		t.BT.Store(st.BytesBT)
 		t.Up.Store(st.BytesUp)
+		t.Zero.Store(st.BytesZero)
+		t.Kept.Store(st.BytesKept)
 		t.PeerConns.Store(int64(st.Peers))
 		if t.spec.Role == api.RoleClient {
 			t.Have.Store(st.Have)

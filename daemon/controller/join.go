@@ -1,0 +1,63 @@
+package controller
+
+import (
+	"errors"
+	"net/http"
+
+	"dist/core/api"
+	"dist/core/pki"
+)
+
+// joinHost answers POST /v1/join: a host trades a join token for a certificate with its name in
+// it, or renews the certificate it presents. A join token (RoleJoin) gets a name no other key
+// holds a live certificate for; an admin token may take a held name over (a host reinstalled
+// without its data directory); a host presenting its certificate renews its own name only.
+func (s *Server) joinHost(w http.ResponseWriter, r *http.Request) error {
+	if s.o.CA == nil {
+		return errorf(http.StatusNotFound, codeNotFound, "joining is off: this controller serves plain HTTP (--insecure-plain-http); give hosts --token instead")
+	}
+	var req api.JoinRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := validHostName(req.Name); err != nil {
+		return err
+	}
+	if err := pki.ValidName(req.Name); err != nil {
+		return badRequest("%v: set --name", err)
+	}
+	csr, err := pki.ParseCSR([]byte(req.CSR))
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	if cn := csr.Subject.CommonName; cn != "" && cn != req.Name {
+		return badRequest("certificate request names %q, the join %q: send one name", cn, req.Name)
+	}
+	replace, how := false, ""
+	if tok, ok := bearer(r); ok {
+		_, role, ok := s.tokenRole(tok)
+		if !ok || (role != RoleJoin && role != RoleAdmin) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dist"`)
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "join token refused (wrong or expired): ask an operator for a new one (--join-token-file or DIST_JOIN_TOKEN)")
+		}
+		replace, how = role == RoleAdmin, "token"
+	} else if holder, ok := hostFromTLS(r); ok {
+		if holder != req.Name {
+			return errorf(http.StatusForbidden, "forbidden", "host %q cannot renew the certificate of %q: a host renews only its own", holder, req.Name)
+		}
+		replace, how = true, "renewal"
+	} else {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dist"`)
+		return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "no join token: give the daemon --join-token-file FILE or DIST_JOIN_TOKEN")
+	}
+	der, err := s.o.CA.IssueHost(req.Name, csr.PublicKey, replace)
+	if errors.Is(err, pki.ErrNameHeld) {
+		return errorf(http.StatusConflict, api.CodeConflict, "%v: give this host another --name, or join with an admin token to take the name over", err)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("host certificate issued", "name", req.Name, "by", how, "from", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, api.JoinAnswer{Cert: string(pki.CertPEM(der)), CA: string(s.o.CA.CertPEM())})
+	return nil
+}
