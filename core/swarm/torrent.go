@@ -290,22 +290,38 @@ func (t *Torrent) Done() <-chan struct{} {
 		return t.t.Complete().On()
 	}
 	// The record knows of a missing piece anacrolix may not have heard of yet (one found rotten
-	// a moment ago): wait for anacrolix to see the torrent incomplete, then complete again.
+	// a moment ago, or one the local filler is still writing): done once anacrolix says complete
+	// and the record agrees. While anacrolix says complete and the record does not, it looks
+	// again at its next change or after doneRecheck.
 	ch := make(chan struct{})
 	go func() {
-		select {
-		case <-t.t.Complete().Off():
-		case <-t.t.Closed():
-			return
-		}
-		select {
-		case <-t.t.Complete().On():
-			close(ch)
-		case <-t.t.Closed():
+		for {
+			select {
+			case <-t.t.Complete().On():
+			case <-t.t.Closed():
+				return
+			}
+			if len(t.st.rec.missing()) == 0 {
+				close(ch)
+				return
+			}
+			timer := time.NewTimer(doneRecheck)
+			select {
+			case <-t.t.Complete().Off():
+			case <-timer.C:
+			case <-t.t.Closed():
+				timer.Stop()
+				return
+			}
+			timer.Stop()
 		}
 	}()
 	return ch
 }
+
+// doneRecheck is how often Done looks at the record again while anacrolix holds the torrent
+// complete and the record does not yet.
+const doneRecheck = 50 * time.Millisecond
 
 // WriteFailure answers the write error that stopped the torrent's downloads (a full disk), nil
 // while it writes.
