@@ -18,7 +18,7 @@ const BackupPath = "/v1/admin/backup"
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
 	b, ok := s.raw.(store.Backuper)
 	if !ok {
-		return errorf(http.StatusNotImplemented, api.CodeInternal, "this controller's store cannot make backups")
+		return errorf(http.StatusNotImplemented, api.CodeInternal, "this controller's store cannot make backups: back a PostgreSQL store up with pg_dump")
 	}
 	w.Header().Set("Content-Type", "application/vnd.sqlite3")
 	w.Header().Set("Cache-Control", "no-store")
