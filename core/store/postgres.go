@@ -6,11 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,26 +81,7 @@ func pgName(cfg *pgx.ConnConfig) string {
 }
 
 // pgMigrations returns the embedded PostgreSQL migrations, numbered as the SQLite ones.
-func pgMigrations() ([]migration, error) {
-	names, err := fs.Glob(pgMigrationFS, "migrations/postgres/*.sql") // sorted
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names))
-	for i, n := range names {
-		base := path.Base(n)
-		num, _, _ := strings.Cut(base, "_")
-		if v, err := strconv.Atoi(num); err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration postgres/%s: want version %d", base, i+1)
-		}
-		b, err := pgMigrationFS.ReadFile(n)
-		if err != nil {
-			return nil, fmt.Errorf("migration postgres/%s: %w", base, err)
-		}
-		ms = append(ms, migration{name: base, sql: string(b)})
-	}
-	return ms, nil
-}
+func pgMigrations() ([]migration, error) { return loadMigrations(pgMigrationFS, "migrations/postgres") }
 
 // pgMigrate applies the migrations newer than dist_schema.version in one transaction (PostgreSQL's
 // DDL is transactional: a failed migration leaves the schema as it was) under the advisory lock.

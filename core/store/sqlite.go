@@ -160,21 +160,29 @@ type migration struct {
 }
 
 // migrations returns the embedded migrations; migrations/NNNN_name.sql brings the schema to version NNNN.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql") // sorted
+func migrations() ([]migration, error) { return loadMigrations(migrationFS, "migrations") }
+
+// loadMigrations reads the numbered migrations in dir of fsys, checking that they count 1, 2, …
+// without a gap.
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	names, err := fs.Glob(fsys, dir+"/*.sql") // sorted
 	if err != nil {
 		return nil, err
+	}
+	label := strings.TrimPrefix(strings.TrimPrefix(dir, "migrations"), "/")
+	if label != "" {
+		label += "/"
 	}
 	ms := make([]migration, 0, len(names))
 	for i, n := range names {
 		base := path.Base(n)
 		num, _, _ := strings.Cut(base, "_")
 		if v, err := strconv.Atoi(num); err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want version %d", base, i+1)
+			return nil, fmt.Errorf("migration %s%s: want version %d", label, base, i+1)
 		}
-		b, err := migrationFS.ReadFile(n)
+		b, err := fs.ReadFile(fsys, n)
 		if err != nil {
-			return nil, fmt.Errorf("migration %s: %w", base, err)
+			return nil, fmt.Errorf("migration %s%s: %w", label, base, err)
 		}
 		ms = append(ms, migration{name: base, sql: string(b)})
 	}
