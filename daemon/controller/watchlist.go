@@ -68,12 +68,16 @@ func (s *Server) watchDists(ctx context.Context) ([]watchDist, error) {
 	slices.SortStableFunc(all, func(a, b api.Distribution) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
+	cutoff := s.now().Add(-s.o.Keep)
+	var gone []string // ended and out of every answer: their views are of no more use
 	for _, d := range all {
-		switch d.State {
-		case api.DistPending, api.DistActive, api.DistComplete, api.DistPartial:
+		if watchable(d, cutoff) {
 			ds = append(ds, watchDist{id: d.ID, state: d.State, ended: d.EndedAt})
+		} else if d.State.Ended() {
+			gone = append(gone, d.ID)
 		}
 	}
+	s.views.dropEnded(gone)
 	wl.mu.Lock()
 	if wl.gen == gen { // else it changed while read: use it for this answer, read again next time
 		wl.ds, wl.read, wl.ok = ds, gen, true
@@ -142,4 +146,18 @@ func watchable(d api.Distribution, cutoff time.Time) bool {
 		return d.EndedAt.After(cutoff)
 	}
 	return false
+}
+
+// dropEnded forgets the views of the distributions in ids that are held: they ended and left
+// every watch answer, so no host asks about them any more (one that does gets the view built
+// again).
+func (vs *views) dropEnded(ids []string) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := vs.byID[id]; ok {
+			delete(vs.byID, id)
+			vs.gen[id]++
+		}
+	}
 }
