@@ -104,6 +104,9 @@ func OriginKey(source string) (string, error) {
 		return "", fmt.Errorf("origin %q is not an http(s) URL: give one such as https://cdn.example.com", source)
 	}
 	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if host == "" { // "http://:80" has a host part with no host in it
+		return "", fmt.Errorf("origin %q names no host: give one such as https://cdn.example.com", source)
+	}
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
