@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"dist/core/api"
 	"dist/core/pki"
+	"dist/core/store"
 	"dist/daemon"
 	"dist/daemon/demo/origin"
 )
@@ -73,6 +75,20 @@ func TestTLSFleet(t *testing.T) {
 			if got := statusOf(err); got != c.status {
 				t.Errorf("%s: %d (%v), want %d", c.name, got, err, c.status)
 			}
+		}
+		// Joins by token are in the audit trail: the take-over by the admin token, the refusal.
+		var trail []store.AuditEntry
+		if err := f.admin.Do(ctx, http.MethodGet, "/v1/audit", nil, &trail); err != nil {
+			t.Fatal(err)
+		}
+		joins := map[string]bool{}
+		for _, e := range trail {
+			if e.Action == "host.join" {
+				joins[fmt.Sprintf("%s %s %d", e.Who, e.Target, e.Status)] = true
+			}
+		}
+		if !joins["admin taken-over 200"] || !joins["host-token client-1 409"] {
+			t.Errorf("audited joins %v, want admin taken-over 200 and host-token client-1 409", joins)
 		}
 		// An expired join token is refused: poll until the controller's clock passed it.
 		deadline := time.Now().Add(15 * time.Second)

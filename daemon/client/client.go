@@ -173,6 +173,8 @@ func (c *Client) download(ctx context.Context, t *task.Task, s sink, m content.M
 		st := tor.Stats()
 		t.Have.Store(st.Have)
 		t.BT.Store(st.BytesBT)
+		t.Zero.Store(st.BytesZero) // the done report carries exact figures
+		t.Kept.Store(st.BytesKept)
 		if want == "" {
 			return nil
 		}

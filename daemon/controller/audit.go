@@ -97,11 +97,16 @@ func (s *Server) recordAudit(r *http.Request, c caller, status int, body []byte)
 			e.Result = http.StatusText(status)
 		}
 	}
-	// The request may be gone (a client that hung up): the entry is written anyway.
+	s.writeAudit(r, st, e)
+}
+
+// writeAudit appends e. The request may be gone (a client that hung up): the entry is written
+// anyway.
+func (s *Server) writeAudit(r *http.Request, st store.TrustStore, e store.AuditEntry) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
 	if err := st.AddAudit(ctx, e); err != nil {
-		s.log.Error("audit entry not written", "action", action, "who", c.name, "err", err)
+		s.log.Error("audit entry not written", "action", e.Action, "who", e.Who, "err", err)
 	}
 }
 

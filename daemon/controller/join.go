@@ -2,10 +2,12 @@ package controller
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"dist/core/api"
 	"dist/core/pki"
+	"dist/core/store"
 )
 
 // joinHost answers POST /v1/join: a host trades a join token for a certificate with its name in
@@ -34,8 +36,11 @@ func (s *Server) joinHost(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("certificate request names %q, the join %q: send one name", cn, req.Name)
 	}
 	replace, how := false, ""
+	var who string // the join token's name: a join by token is audited
+	var whoRole Role
 	if tok, ok := bearer(r); ok {
-		_, role, ok := s.tokenRole(tok)
+		name, role, ok := s.tokenRole(tok)
+		who, whoRole = name, role
 		if !ok || (role != RoleJoin && role != RoleAdmin) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dist"`)
 			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "join token refused (wrong or expired): ask an operator for a new one (--join-token-file or DIST_JOIN_TOKEN)")
@@ -52,12 +57,26 @@ func (s *Server) joinHost(w http.ResponseWriter, r *http.Request) error {
 	}
 	der, err := s.o.CA.IssueHost(req.Name, csr.PublicKey, replace)
 	if errors.Is(err, pki.ErrNameHeld) {
-		return errorf(http.StatusConflict, api.CodeConflict, "%v: give this host another --name, or join with an admin token to take the name over", err)
+		msg := fmt.Sprintf("%v: give this host another --name, or join with an admin token to take the name over", err)
+		s.auditJoin(r, who, whoRole, req.Name, http.StatusConflict, msg)
+		return errorf(http.StatusConflict, api.CodeConflict, "%s", msg)
 	}
 	if err != nil {
 		return err
 	}
+	s.auditJoin(r, who, whoRole, req.Name, http.StatusOK, "ok")
 	s.log.Info("host certificate issued", "name", req.Name, "by", how, "from", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, api.JoinAnswer{Cert: string(pki.CertPEM(der)), CA: string(s.o.CA.CertPEM())})
 	return nil
+}
+
+// auditJoin records a join by token (who is the token's name; "" for a renewal, which is not
+// recorded): which name got a certificate, or why not.
+func (s *Server) auditJoin(r *http.Request, who string, role Role, host string, status int, result string) {
+	st := s.trust.tokens.st
+	if who == "" || st == nil {
+		return
+	}
+	s.writeAudit(r, st, store.AuditEntry{At: s.now(), Who: who, Role: role.String(), Action: "host.join",
+		Target: host, Remote: remoteIP(r), Status: status, Result: result})
 }
