@@ -3,10 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -249,11 +247,8 @@ func (c *Client) Metainfo(ctx context.Context, sum string) ([]byte, error) {
 	if err != nil {
 		return nil, &UnreachableError{URL: c.Base, Err: fmt.Errorf("read metainfo %s: %w", sum, err)}
 	}
-	if len(b) > maxMetainfo {
-		return nil, fmt.Errorf("metainfo %s is larger than %d bytes", sum, maxMetainfo)
-	}
-	if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != sum {
-		return nil, fmt.Errorf("metainfo %s: the controller sent bytes with another SHA-256", sum)
+	if err := checkMetainfo(b, sum, "the controller"); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

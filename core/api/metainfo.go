@@ -35,11 +35,20 @@ func FetchPeerMetainfo(ctx context.Context, hc *http.Client, base, sum string) (
 	if err != nil {
 		return nil, fmt.Errorf("metainfo %s from %s: %w", sum, base, err)
 	}
-	if len(b) > maxMetainfo {
-		return nil, fmt.Errorf("metainfo %s from %s is larger than %d bytes", sum, base, maxMetainfo)
-	}
-	if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != sum {
-		return nil, fmt.Errorf("metainfo %s from %s: bytes with another SHA-256", sum, base)
+	if err := checkMetainfo(b, sum, base); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// checkMetainfo checks bytes read (at most maxMetainfo+1 of them) from who against the sum that
+// names them.
+func checkMetainfo(b []byte, sum, who string) error {
+	if len(b) > maxMetainfo {
+		return fmt.Errorf("metainfo %s from %s is larger than %d bytes", sum, who, maxMetainfo)
+	}
+	if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != sum {
+		return fmt.Errorf("metainfo %s: %s sent bytes with another SHA-256", sum, who)
+	}
+	return nil
 }

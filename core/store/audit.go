@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 )
 
@@ -25,6 +26,12 @@ func (s *SQLite) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
+	return scanAudit(rows)
+}
+
+// scanAudit reads the rows of an audit query (id, at, who, role, action, target, remote, status,
+// result) and closes them.
+func scanAudit(rows *sql.Rows) ([]AuditEntry, error) {
 	defer rows.Close()
 	var out []AuditEntry
 	for rows.Next() {

@@ -544,31 +544,7 @@ func (p *Postgres) hostTasks(ctx context.Context, host string, now time.Time, ke
 	if err != nil {
 		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
 	}
-	defer rows.Close()
-	var ts []HostTask
-	for rows.Next() {
-		var (
-			ar   assignRow
-			dr   distRow
-			meta []byte
-		)
-		dest := append(ar.dest(), dr.dest()...)
-		if err := rows.Scan(append(dest, &meta)...); err != nil {
-			return nil, fmt.Errorf("tasks of host %s: %w", host, err)
-		}
-		d, err := dr.value()
-		if err != nil {
-			return nil, fmt.Errorf("tasks of host %s: %w", host, err)
-		}
-		if withMeta {
-			d.Metainfo = meta
-		}
-		ts = append(ts, HostTask{Assignment: ar.value(), Distribution: d, HasMetainfo: len(meta) > 0})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
-	}
-	return ts, nil
+	return scanHostTasks(rows, host, withMeta)
 }
 
 // ApplyReport updates the host's assignments named in r and answers the ids whose state changed.

@@ -329,23 +329,7 @@ func (p *Postgres) Tokens(ctx context.Context) ([]Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		var (
-			t                Token
-			created, expires int64
-		)
-		if err := rows.Scan(&t.Name, &t.Hash, &t.Role, &created, &expires, &t.CreatedBy); err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		t.CreatedAt, t.ExpiresAt = fromMs(created), fromMs(expires)
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	return out, nil
+	return scanTokens(rows)
 }
 
 // DeleteToken removes a token by name; ErrNotFound when unknown.
@@ -373,21 +357,5 @@ func (p *Postgres) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
-		var (
-			e  AuditEntry
-			at int64
-		)
-		if err := rows.Scan(&e.ID, &at, &e.Who, &e.Role, &e.Action, &e.Target, &e.Remote, &e.Status, &e.Result); err != nil {
-			return nil, fmt.Errorf("list audit: %w", err)
-		}
-		e.At = fromMs(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
-	}
-	return out, nil
+	return scanAudit(rows)
 }

@@ -708,6 +708,12 @@ func (s *SQLite) hostTasks(ctx context.Context, host string, now time.Time, keep
 	if err != nil {
 		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
 	}
+	return scanHostTasks(rows, host, withMeta)
+}
+
+// scanHostTasks reads the rows of a host's tasks query (assignment columns, distribution
+// columns, then the metainfo or one byte saying there is one) and closes them.
+func scanHostTasks(rows *sql.Rows, host string, withMeta bool) ([]HostTask, error) {
 	defer rows.Close()
 	var ts []HostTask
 	for rows.Next() {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -70,6 +71,20 @@ func (s *SQLite) Tokens(ctx context.Context) ([]Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
+	return scanTokens(rows)
+}
+
+// DeleteToken removes a token by name; ErrNotFound when unknown.
+func (s *SQLite) DeleteToken(ctx context.Context, name string) error {
+	if err := mustAffect(s.db.ExecContext(ctx, `DELETE FROM tokens WHERE name = ?`, name)); err != nil {
+		return fmt.Errorf("delete token %s: %w", name, err)
+	}
+	return nil
+}
+
+// scanTokens reads the rows of a tokens query (name, hash, role, created_at, expires_at,
+// created_by) and closes them.
+func scanTokens(rows *sql.Rows) ([]Token, error) {
 	defer rows.Close()
 	var out []Token
 	for rows.Next() {
@@ -87,12 +102,4 @@ func (s *SQLite) Tokens(ctx context.Context) ([]Token, error) {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	return out, nil
-}
-
-// DeleteToken removes a token by name; ErrNotFound when unknown.
-func (s *SQLite) DeleteToken(ctx context.Context, name string) error {
-	if err := mustAffect(s.db.ExecContext(ctx, `DELETE FROM tokens WHERE name = ?`, name)); err != nil {
-		return fmt.Errorf("delete token %s: %w", name, err)
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 
@@ -24,4 +25,34 @@ func HostTasksBoth(s *Server, host string) (fromViews, fromStore []api.Task, err
 	}
 	fromStore, err = s.hostTasksFromStore(r, host)
 	return fromViews, fromStore, err
+}
+
+// hostTasksFromStore builds the host's live tasks from the store: what hostTasksFromViews must
+// answer.
+func (s *Server) hostTasksFromStore(r *http.Request, host string) ([]api.Task, error) {
+	hts, err := s.st.HostTaskHeads(r.Context(), host, s.now(), s.o.Keep)
+	if err != nil {
+		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
+	}
+	tasks := make([]api.Task, 0, len(hts))
+	for _, ht := range hts {
+		a, d := ht.Assignment, ht.Distribution
+		tasks = append(tasks, api.Task{
+			ID:       a.ID,
+			DistID:   d.ID,
+			Role:     a.Role,
+			Name:     d.Name,
+			Source:   d.Source,
+			Size:     d.Size,
+			PieceLen: d.PieceLength,
+			Dest:     d.Dest,
+			Base:     d.Base,
+			SHA256:   d.SHA256,
+			// The bytes are fetched once by their sum (GET /v1/metainfo/{sum}), never resent.
+			MetainfoSHA256: s.metaSumOf(r.Context(), d.ID, ht.HasMetainfo),
+			Cancel:         a.State.Stopped() || d.State == api.DistCancelled,
+			Settings:       d.Settings,
+		})
+	}
+	return tasks, nil
 }

@@ -28,10 +28,6 @@ const (
 	DefaultKeep         = time.Hour
 )
 
-// watchReaders is how many watches read their tasks from the store at once: half of its
-// connection pool (store.Open), the rest kept for the writes of reports.
-const watchReaders = 2
-
 // Options configures a Server.
 type Options struct {
 	AdminToken, HostToken string
@@ -87,9 +83,8 @@ type Server struct {
 	// is called with each admitted one (tests hold a call in flight with it).
 	reporting, asking chan struct{}
 	onAdmit           func(*http.Request)
-	queued            atomic.Int64  // calls waiting for a place (shed.go)
-	watchReads        chan struct{} // watches reading their tasks from the store at once (watch.go)
-	onQueue           func()        // when set, called as a call starts waiting for a place
+	queued            atomic.Int64 // calls waiting for a place (shed.go)
+	onQueue           func()       // when set, called as a call starts waiting for a place
 
 	// modeSeen is the newest mode change kept per task (modes.go).
 	modeMu   sync.Mutex
@@ -145,7 +140,7 @@ func New(st store.Store, o Options) *Server {
 	return &Server{st: wrapped, raw: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier(),
 		origins: newOrigins(st, o.LeaseTTL), fleet: newFleetState(o.Now()), hosts: hosts, views: vs, progress: newProgress(o.Now()),
 		reporting: make(chan struct{}, o.MaxInFlight), asking: make(chan struct{}, o.MaxInFlight), metrics: m,
-		watchReads: make(chan struct{}, watchReaders), trust: newTrust(st)}
+		trust: newTrust(st)}
 }
 
 // Protocols answers what a controller's HTTP server is to speak (set it as http.Server.Protocols):

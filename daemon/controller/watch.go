@@ -57,7 +57,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The version is read before the tasks: a change in between makes the caller come back at
 	// once with an old version, never miss the change.
-	tasks, err := s.hostTasks(r, name)
+	tasks, err := s.hostTasksFromViews(ctx, name)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // the caller went away while it waited to read: nobody to answer
@@ -121,49 +121,4 @@ func (s *Server) getMetainfo(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 	return nil
-}
-
-// hostTasks builds the host's live tasks, from memory (hostTasksFromViews).
-func (s *Server) hostTasks(r *http.Request, host string) ([]api.Task, error) {
-	return s.hostTasksFromViews(r.Context(), host)
-}
-
-// hostTasksFromStore builds the host's live tasks from the store: what hostTasksFromViews must
-// answer (the tests compare them).
-func (s *Server) hostTasksFromStore(r *http.Request, host string) ([]api.Task, error) {
-	// A wake-up sends a whole fleet's watches here at once: they read a few at a time, so that the
-	// store's other connections stay free for the reports' writes instead of queueing behind
-	// thousands of reads.
-	select {
-	case s.watchReads <- struct{}{}:
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
-	}
-	// Without the metainfo bytes: the answer names them by their sum, known in memory.
-	hts, err := s.st.HostTaskHeads(r.Context(), host, s.now(), s.o.Keep)
-	<-s.watchReads
-	if err != nil {
-		return nil, fmt.Errorf("tasks of host %s: %w", host, err)
-	}
-	tasks := make([]api.Task, 0, len(hts))
-	for _, ht := range hts {
-		a, d := ht.Assignment, ht.Distribution
-		tasks = append(tasks, api.Task{
-			ID:       a.ID,
-			DistID:   d.ID,
-			Role:     a.Role,
-			Name:     d.Name,
-			Source:   d.Source,
-			Size:     d.Size,
-			PieceLen: d.PieceLength,
-			Dest:     d.Dest,
-			Base:     d.Base,
-			SHA256:   d.SHA256,
-			// The bytes are fetched once by their sum (GET /v1/metainfo/{sum}), never resent.
-			MetainfoSHA256: s.metaSumOf(r.Context(), d.ID, ht.HasMetainfo),
-			Cancel:         a.State.Stopped() || d.State == api.DistCancelled,
-			Settings:       d.Settings,
-		})
-	}
-	return tasks, nil
 }
