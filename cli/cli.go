@@ -27,7 +27,7 @@ type CLI struct {
 	Ls      LsCmd      `cmd:"" help:"List distributions, newest first."`
 	Show    ShowCmd    `cmd:"" help:"Show one distribution and each host's part in it."`
 	Report  ReportCmd  `cmd:"" help:"Figures of one distribution: completion, speed per site, bytes by source, origin load, failures."`
-	Hosts   HostsCmd   `cmd:"" help:"List the hosts known to the controller."`
+	Hosts   HostsCmd   `cmd:"" help:"List the hosts known to the controller; approve, deny or revoke them (admin)."`
 	Origin  OriginCmd  `cmd:"" help:"Show and set origin limits (connections, bandwidth, bytes per window) that hold for the whole fleet."`
 	Top     TopCmd     `cmd:"" help:"Live dashboard of distributions, swarms, origin limits and events (plain text when not a terminal)."`
 	Cancel  CancelCmd  `cmd:"" help:"Cancel a distribution on every host."`
@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		}
 	}()
 	fail := func(err error) int {
-		msg, code, apiCode := describe(err, c.Controller)
+		msg, code, apiCode := describe(err, c.controllerList())
 		if ctx.Err() != nil && code != ExitInterrupted {
 			// Whatever failed after a signal failed because of it.
 			msg, code, apiCode = "interrupted", ExitInterrupted, ""

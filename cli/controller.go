@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"dist/core/api"
 	"dist/daemon/controller"
@@ -36,7 +35,7 @@ func (c *ControllerBackupCmd) Run(g *Globals) error {
 		return exitError{code: ExitError, msg: fmt.Sprintf("backup file %s exists: choose another name or pass --force", c.File)}
 	}
 	ctx := g.Context()
-	base := strings.TrimRight(g.Controller, "/")
+	base := g.API().Base // a backup is one controller's: the first
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+controller.BackupPath, nil)
 	if err != nil {
 		return fmt.Errorf("backup request: %w", err)

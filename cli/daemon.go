@@ -42,6 +42,7 @@ type DaemonCmd struct {
 	JoinTokenFile     string `name:"join-token-file" help:"File holding the join token a new host trades for its certificate at first start (or DIST_JOIN_TOKEN); trust the controller with --ca-file or --ca-fingerprint." env:"DIST_JOIN_TOKEN_FILE" type:"path" placeholder:"FILE"`
 	Store             string `help:"Controller role: where the controller keeps its state: sqlite:PATH, or postgres://USER@HOST:PORT/DB shared by several controllers, its password in PGPASSWORD or PGPASSFILE, never here (default: SQLite in --data)." env:"DIST_STORE" placeholder:"URL"`
 	StoreFile         string `name:"store-file" help:"Controller role: file holding the --store URL, password included (instead of --store)." env:"DIST_STORE_FILE" type:"path" placeholder:"FILE"`
+	RequireApproval   bool   `name:"require-approval" help:"Controller role: a host joined with a join token takes no part until an admin approves it (dist hosts approve NAME)." env:"DIST_REQUIRE_APPROVAL"`
 	InsecurePlainHTTP bool   `name:"insecure-plain-http" help:"INSECURE, labs only: serve and speak plain HTTP without certificates; hosts authenticate with the shared host token, anyone on the network reads and rewrites everything." env:"DIST_INSECURE_PLAIN_HTTP"`
 }
 
@@ -101,6 +102,7 @@ func (c *DaemonCmd) config(g *Globals) (daemon.Config, error) {
 		RelayPolicy:         c.RelayPolicy,
 	}
 	cfg.InsecurePlainHTTP = c.InsecurePlainHTTP
+	cfg.RequireApproval = c.RequireApproval
 	spec, err := store.ResolveSpec(c.Store, c.StoreFile)
 	if err != nil {
 		return daemon.Config{}, usageError{err}
@@ -123,7 +125,7 @@ func (c *DaemonCmd) config(g *Globals) (daemon.Config, error) {
 	// A controller talks to itself unless told otherwise; other roles need one, and the default
 	// URL is as good a guess as any.
 	if g.IsSet("controller") || !slices.Contains(roles, api.RoleController) {
-		cfg.Controller = g.Controller
+		cfg.Controller, cfg.Controllers = g.controllerList(), api.SplitURLs(g.Controller...)
 	}
 	// The daemon puts its socket in its data directory; the global default only fits the default
 	// data directory.

@@ -22,16 +22,16 @@ import (
 // Globals are the flags every command accepts, and what commands share at run time: the output
 // streams, the context cancelled on SIGINT/SIGTERM, and the API clients.
 type Globals struct {
-	Controller string `help:"Base URL of the controller API (default: ${default})." env:"DIST_CONTROLLER" default:"https://127.0.0.1:7700" placeholder:"URL"`
-	Token      string `help:"Operator token for commands; for 'dist daemon --insecure-plain-http' the host token. Prefer DIST_TOKEN or --token-file: a flag is visible to every user of the machine." env:"DIST_TOKEN" placeholder:"TOKEN"`
-	TokenFile  string `name:"token-file" help:"File holding the token (used when --token and DIST_TOKEN are not set)." env:"DIST_TOKEN_FILE" type:"path" placeholder:"FILE"`
-	CAFile     string `name:"ca-file" help:"CA certificate to trust the controller by: its <data>/pki/ca.crt (default: that file of the local data directory, when readable)." env:"DIST_CA_FILE" type:"path" placeholder:"FILE"`
-	CAFP       string `name:"ca-fingerprint" help:"Trust the controller whose CA has this fingerprint (sha256:..., logged by the controller at start and kept in <data>/pki/ca.fingerprint)." env:"DIST_CA_FINGERPRINT" placeholder:"SHA256"`
-	Socket     string `help:"LocalAPI unix socket of the local daemon (default: ${default})." env:"DIST_SOCKET" default:"${socket}" type:"path" placeholder:"PATH"`
-	JSON       bool   `name:"json" help:"Print machine-readable JSON on stdout only; errors become one JSON object on stderr."`
-	Quiet      bool   `short:"q" help:"No progress and no notes on stderr; errors are still printed."`
-	Color      string `help:"Colour output: ${enum}." enum:"auto,always,never" default:"auto" env:"DIST_COLOR" placeholder:"WHEN"`
-	Config     string `help:"JSON config file whose keys are flag names (default: ${config_files}, when present)." env:"DIST_CONFIG" placeholder:"FILE"`
+	Controller []string `help:"Base URL of the controller API; repeat it (or comma-separate, as in DIST_CONTROLLER) for several controllers on one database, tried in order (default: ${default})." env:"DIST_CONTROLLER" default:"https://127.0.0.1:7700" sep:"," placeholder:"URL"`
+	Token      string   `help:"Operator token for commands; for 'dist daemon --insecure-plain-http' the host token. Prefer DIST_TOKEN or --token-file: a flag is visible to every user of the machine." env:"DIST_TOKEN" placeholder:"TOKEN"`
+	TokenFile  string   `name:"token-file" help:"File holding the token (used when --token and DIST_TOKEN are not set)." env:"DIST_TOKEN_FILE" type:"path" placeholder:"FILE"`
+	CAFile     string   `name:"ca-file" help:"CA certificate to trust the controller by: its <data>/pki/ca.crt (default: that file of the local data directory, when readable)." env:"DIST_CA_FILE" type:"path" placeholder:"FILE"`
+	CAFP       string   `name:"ca-fingerprint" help:"Trust the controller whose CA has this fingerprint (sha256:..., logged by the controller at start and kept in <data>/pki/ca.fingerprint)." env:"DIST_CA_FINGERPRINT" placeholder:"SHA256"`
+	Socket     string   `help:"LocalAPI unix socket of the local daemon (default: ${default})." env:"DIST_SOCKET" default:"${socket}" type:"path" placeholder:"PATH"`
+	JSON       bool     `name:"json" help:"Print machine-readable JSON on stdout only; errors become one JSON object on stderr."`
+	Quiet      bool     `short:"q" help:"No progress and no notes on stderr; errors are still printed."`
+	Color      string   `help:"Colour output: ${enum}." enum:"auto,always,never" default:"auto" env:"DIST_COLOR" placeholder:"WHEN"`
+	Config     string   `help:"JSON config file whose keys are flag names (default: ${config_files}, when present)." env:"DIST_CONFIG" placeholder:"FILE"`
 
 	// Out receives results (human text or JSON), Err diagnostics.
 	Out io.Writer `kong:"-"`
@@ -56,13 +56,19 @@ func (g *Globals) Context() context.Context {
 	return g.ctx
 }
 
-// API returns a client for the controller at --controller, authenticated with --token, trusting
-// it by --ca-file or --ca-fingerprint.
+// API returns a client for the controllers at --controller, authenticated with --token, trusting
+// them by --ca-file or --ca-fingerprint. A call goes to the next controller when one is not
+// there (api.NewMulti); one client serves a whole command, so that it keeps to the one that
+// answers.
 func (g *Globals) API() *api.Client {
-	c := api.New(g.Controller, g.Token)
+	c := api.NewMulti(g.Controller, g.Token)
 	c.HTTP = g.HTTPClient()
 	return c
 }
+
+// controllerList is --controller as one comma-separated string (the daemon's Config.Controller,
+// and hints in error messages).
+func (g *Globals) controllerList() string { return strings.Join(api.SplitURLs(g.Controller...), ",") }
 
 // HTTPClient is an HTTP client to the controller with the trust of --ca-file or --ca-fingerprint.
 func (g *Globals) HTTPClient() *http.Client {

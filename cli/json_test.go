@@ -103,6 +103,7 @@ func TestJSONErrors(t *testing.T) {
 			for i, a := range args {
 				if a == "CLOSED" {
 					args[i] = closedPort(t)
+					args[2] = args[i] // --controller is repeatable: no address may answer
 				}
 			}
 			r := runCLI(t, args...)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"dist/core/api"
+	"dist/core/content"
 )
 
 // PushCmd creates a distribution. Per-push choices are tagged config:"-": a shared config file
@@ -24,6 +25,7 @@ type PushCmd struct {
 	Relays    int           `help:"Number of relays; 0 picks 1 to 5 percent of the targets, at least one." default:"0" placeholder:"N"`
 	SHA256    string        `name:"sha256" help:"Expected whole-file SHA-256 (hex), checked on every target." config:"-" placeholder:"HEX"`
 	PieceSize ByteSize      `help:"BitTorrent piece size, e.g. 4MiB (default: chosen from the file size)." placeholder:"SIZE"`
+	Trusted   bool          `help:"Trusted mode, for a local file or partition: each target checks its copy by the publisher's whole-image SHA-256, read once in order (resumed after a crash), instead of hashing its pieces again; a copy that fails has its bad pieces found and fetched again. Pieces from the network are still verified as they arrive." config:"-"`
 	Wait      bool          `help:"Wait until the distribution ends; exit 0 complete, 2 partial, 3 failed or cancelled."`
 	Timeout   time.Duration `help:"With --wait: stop waiting after this long (exit 8; the distribution goes on). 0 waits forever." default:"0" placeholder:"DURATION"`
 	Deadline  time.Duration `help:"End the distribution this long after the push: targets not done by then fail and it ends partial. 0 means no deadline." default:"0" config:"-" placeholder:"DURATION"`
@@ -67,6 +69,9 @@ func (c *PushCmd) Validate() error {
 	}
 	if c.StartThreshold != 0 && (c.StartThreshold < 0.01 || c.StartThreshold > 0.10) {
 		return errors.New("--start-threshold: give a share between 0.01 and 0.10")
+	}
+	if c.Trusted && isURL(c.Source) {
+		return errors.New("--trusted needs a local file or partition, whose publisher computes the whole-image SHA-256 as it hashes the pieces: publish the image from a host that holds it")
 	}
 	if c.Timeout > 0 && !c.Wait {
 		return errors.New("--timeout only applies with --wait")
@@ -201,6 +206,12 @@ func (c *PushCmd) publishPath(g *Globals, req *api.CreateDistribution, path stri
 	}
 	req.Source = pub.Source
 	req.Metainfo = pub.Metainfo
+	if c.Trusted {
+		// Marked beside the info dictionary: the info hash, and so the swarm, stay the same.
+		if req.Metainfo, err = content.Trust(pub.Metainfo); err != nil {
+			return fmt.Errorf("publish %s: %w", c.Source, err)
+		}
+	}
 	req.Publisher = pub.Host
 	if req.Name == "" {
 		req.Name = pub.Name

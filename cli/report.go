@@ -32,16 +32,24 @@ func (c *ReportCmd) Run(g *Globals) error {
 	case c.CSV:
 		return writeReportCSV(g, r)
 	}
-	return writeReport(g, r)
+	// The check mode lives in the metainfo (push --trusted), which the report does not carry.
+	check := ""
+	if d, err := g.API().Distribution(g.Context(), c.ID); err == nil {
+		check = checkText(d.Metainfo)
+	}
+	return writeReport(g, r, check)
 }
 
-func writeReport(g *Globals, r api.DistReport) error {
+func writeReport(g *Globals, r api.DistReport, check string) error {
 	color := g.OutColor()
 	var b strings.Builder
 	field := func(k, v string) { fmt.Fprintf(&b, "%-15s %s\n", k, v) }
 	field("ID", r.ID+"  "+r.Name)
 	field("State", paint(color, stateStyle(r.State), string(r.State)))
 	field("Size", humanBytes(r.Size))
+	if check != "" {
+		field("Check", check)
+	}
 	field("Elapsed", msDuration(r.ElapsedMs))
 	if !r.Deadline.IsZero() {
 		field("Deadline", formatTime(r.Deadline))

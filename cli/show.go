@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"dist/core/api"
+	"dist/core/content"
 	"dist/core/printable"
 	"dist/tui"
 )
@@ -49,6 +50,7 @@ func (c *ShowCmd) Run(g *Globals) error {
 	field("Size", size)
 	field("Info hash", d.InfoHash)
 	field("SHA-256", d.SHA256)
+	field("Check", checkText(d.Metainfo))
 	field("Dest", printable.String(d.Dest))
 	field("Publisher", printable.String(d.Publisher))
 	field("Selectors", printable.String(strings.Join(d.Selectors, ", ")))
@@ -95,6 +97,18 @@ func (c *ShowCmd) Run(g *Globals) error {
 		t.style(2, stateStyle(state))
 	}
 	return t.write(g.Out, color)
+}
+
+// checkText says how the targets check their copies, from the distribution's metainfo (push
+// --trusted marks it); "" while a relay still hashes a URL source.
+func checkText(mi []byte) string {
+	switch content.ModeOf(mi) {
+	case content.ModeTrusted:
+		return content.ModeTrusted + " (one in-order read of the whole-image SHA-256 per target)"
+	case content.ModeNormal:
+		return content.ModeNormal + " (pieces hashed again during the whole-image SHA-256 check)"
+	}
+	return ""
 }
 
 // statusIsNotFound reports whether the controller said the thing asked for does not exist.

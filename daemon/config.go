@@ -40,7 +40,7 @@ type Config struct {
 	BTListen   string            // BitTorrent listen address, e.g. ":6881" or "127.0.0.1:0"
 	Data       string            // data directory (database, partial files, finished files)
 	Store      string            // controller: "" (SQLite in Data), sqlite:PATH or postgres://… (store.OpenSpec)
-	Controller string            // controller base URL; default: ourselves when we hold the controller role
+	Controller string            // controller base URL, comma-separated for several; Controllers wins when set
 	Token      string            // host token presented to the controller in plain HTTP (not used by a controller host)
 	AdminToken string            // controller: token accepted for operators and scripts
 	HostToken  string            // controller: token accepted from daemons; default: <Data>/host.token
@@ -52,6 +52,11 @@ type Config struct {
 	SocketGroup string
 	ReadyFile   string // when set, a JSON object {"http_url","bt_addr","socket"} is written here once serving
 	Logger      *slog.Logger
+
+	// Controllers are the base URLs of the controllers sharing one database, tried in order:
+	// the host carries on through another when one is not there. fill sets it from Controller
+	// when empty, and Controller to its first; default: ourselves when we hold the controller role.
+	Controllers []string
 
 	// Hybrid download defaults of this host; a push's settings override them field by field.
 	Hybrid api.Settings
@@ -82,6 +87,9 @@ type Config struct {
 	// or the CA's "sha256:<hex>" fingerprint checked against the chain the controller presents.
 	// Once joined the host keeps the CA in <Data>/tls/ca.crt.
 	CAFile, CAFingerprint string
+	// RequireApproval (controller) keeps a host joined by a join token out of every
+	// distribution until an operator approves it (dist hosts approve).
+	RequireApproval bool
 }
 
 func (c *Config) fill() error {
@@ -117,8 +125,16 @@ func (c *Config) fill() error {
 	if c.Socket == "" {
 		c.Socket = filepath.Join(c.Data, "dist.sock")
 	}
-	if !c.has(api.RoleController) && c.Controller == "" {
-		return errors.New("no controller: set --controller URL (or hold the controller role)")
+	if len(c.Controllers) == 0 {
+		c.Controllers = api.SplitURLs(c.Controller)
+	} else {
+		c.Controllers = api.SplitURLs(c.Controllers...)
+	}
+	if len(c.Controllers) > 0 {
+		c.Controller = c.Controllers[0]
+	}
+	if !c.has(api.RoleController) && len(c.Controllers) == 0 {
+		return errors.New("no controller: set --controller URL, once per controller (or hold the controller role)")
 	}
 	if c.InsecurePlainHTTP {
 		if !c.has(api.RoleController) && c.Token == "" {
@@ -129,8 +145,10 @@ func (c *Config) fill() error {
 	if c.Advertise != "" && !strings.HasPrefix(c.Advertise, "https://") {
 		return fmt.Errorf("advertise URL %s: the daemon serves HTTPS, give https://… (or run with --insecure-plain-http)", c.Advertise)
 	}
-	if c.Controller != "" && !strings.HasPrefix(c.Controller, "https://") {
-		return fmt.Errorf("controller URL %s is not https://: use https://… (or run every daemon with --insecure-plain-http)", c.Controller)
+	for _, u := range c.Controllers {
+		if !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("controller URL %s is not https://: use https://… (or run every daemon with --insecure-plain-http)", u)
+		}
 	}
 	if c.CAFingerprint != "" {
 		fp, err := pki.ParseFingerprint(c.CAFingerprint)

@@ -133,7 +133,8 @@ func (d *Daemon) start(ctx context.Context) error {
 	} else {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	}
-	ctl := api.New(d.cfg.Controller, d.cfg.Token)
+	ctl := api.NewMulti(d.cfg.Controllers, d.cfg.Token)
+	ctl.Log = d.log.With("role", "agent")
 	var ctlTLS *tls.Config
 	if d.id != nil {
 		// The certificate is the host's credential: no token crosses the network.
@@ -270,8 +271,8 @@ func (d *Daemon) startController(ctx context.Context) error {
 	if err := d.controllerTokens(); err != nil {
 		return err
 	}
-	if d.cfg.Controller == "" {
-		d.cfg.Controller = d.httpURL
+	if len(d.cfg.Controllers) == 0 {
+		d.cfg.Controller, d.cfg.Controllers = d.httpURL, []string{d.httpURL}
 	}
 	st, err := store.OpenSpec(ctx, d.cfg.Store, filepath.Join(d.cfg.Data, "controller.db"))
 	if err != nil {
@@ -290,8 +291,10 @@ func (d *Daemon) startController(ctx context.Context) error {
 		Probe: func(ctx context.Context, url string) (int64, error) {
 			return fetch.Probe(ctx, probeClient, url)
 		},
+		RequireApproval: d.cfg.RequireApproval,
 	})
 	d.group.Go(func() error { d.ctrl.Run(ctx); return nil })
+	d.group.Go(func() error { d.ctrl.FollowTrust(ctx, nil); return nil }) // revocations and approvals of other controllers
 	return nil
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"dist/core/api"
 	"dist/core/pki"
+	"dist/core/store"
+	"dist/daemon/controller"
 )
 
 // TLS of a daemon (TLS is the default; InsecurePlainHTTP turns it off):
@@ -37,13 +39,13 @@ func (d *Daemon) setupTLS(ctx context.Context, ln net.Listener) error {
 		return nil
 	}
 	if d.cfg.has(api.RoleController) {
-		ca, created, err := pki.Open(filepath.Join(d.cfg.Data, "pki"), nil)
+		ca, how, err := d.openCA(ctx)
 		if err != nil {
 			return fmt.Errorf("controller ca: %w", err)
 		}
 		d.ca = ca
-		if created {
-			d.log.Info("controller ca created", "file", ca.CertFile())
+		if how != "" {
+			d.log.Info("controller ca "+how, "file", ca.CertFile())
 		}
 		d.log.Info("controller ca: pin it with --ca-fingerprint or copy the file for --ca-file", "fingerprint", ca.Fingerprint(), "file", ca.CertFile())
 		ca.SetServingHosts(servingHosts(ln.Addr(), d.cfg.Advertise))
@@ -75,6 +77,30 @@ func (d *Daemon) setupTLS(ctx context.Context, ln net.Listener) error {
 	}
 	d.id = id
 	return nil
+}
+
+// openCA opens the controller's CA in <data>/pki, making it on first start. Controllers that
+// share a PostgreSQL store share its CA too (controller.OpenSharedCA): the first to start stores
+// its CA there, the others take it. how is "" for a CA opened as it was, else what happened.
+func (d *Daemon) openCA(ctx context.Context) (*pki.CA, string, error) {
+	dir := filepath.Join(d.cfg.Data, "pki")
+	if !store.IsPostgres(d.cfg.Store) {
+		ca, created, err := pki.Open(dir, nil)
+		if created {
+			return ca, "created", err
+		}
+		return ca, "", err
+	}
+	st, err := store.OpenSpec(ctx, d.cfg.Store, "")
+	if err != nil {
+		return nil, "", err
+	}
+	defer st.Close()
+	ca, how, err := controller.OpenSharedCA(ctx, dir, st)
+	if how == "shared" {
+		how = "" // as it was, and the store's
+	}
+	return ca, how, err
 }
 
 // localIdentity gives the controller host's agent its certificate straight from the CA.
@@ -128,7 +154,7 @@ func (d *Daemon) join(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cl := api.New(d.cfg.Controller, d.cfg.JoinToken)
+	cl := api.NewMulti(d.cfg.Controllers, d.cfg.JoinToken)
 	cl.HTTP = &http.Client{Timeout: 30 * time.Second, Transport: api.NewTransport(&http.Transport{TLSClientConfig: trust})}
 	ans, err := cl.Join(ctx, api.JoinRequest{Name: d.cfg.Name, CSR: string(csr)})
 	if err != nil {

@@ -15,15 +15,19 @@ import (
 )
 
 // BenchmarkControllerRequests measures a controller's API requests over TLS and over plain HTTP,
-// in one run: requests per second and p99 latency of GET /v1/distributions with 16 callers, once
-// over kept connections (HTTP/2, as hosts do) and once with a new connection per request (the
-// handshake's cost).
+// in one run: requests per second and p99 latency of GET /v1/distributions with 16 callers, over
+// kept connections (HTTP/2, as hosts do), with a new connection per request resuming its TLS
+// session (as a host reconnecting does), and with a new connection and a full TLS handshake per
+// request (the handshake's whole cost).
 //
 //	CGO_ENABLED=0 go test ./daemon -run '^$' -bench BenchmarkControllerRequests -benchtime 1x
 func BenchmarkControllerRequests(b *testing.B) {
 	for _, plain := range []bool{false, true} {
-		for _, fresh := range []bool{false, true} {
-			name := fmt.Sprintf("tls=%v/new-conn=%v", !plain, fresh)
+		for _, conn := range []connMode{connKept, connNew, connNewFull} {
+			if plain && conn == connNewFull {
+				continue // no handshake to make in full
+			}
+			name := fmt.Sprintf("tls=%v/conn=%s", !plain, conn)
 			b.Run(name, func(b *testing.B) {
 				var opts []func(*daemon.Config)
 				if plain {
@@ -31,7 +35,7 @@ func BenchmarkControllerRequests(b *testing.B) {
 				}
 				f := newFleetWith(b, opts...)
 				for b.Loop() {
-					rps, p99 := hammer(b, f.ctrl, fresh, 16, 2*time.Second)
+					rps, p99 := hammer(b, f.ctrl, conn, 16, 2*time.Second)
 					b.ReportMetric(rps, "req/s")
 					b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 				}
@@ -40,8 +44,17 @@ func BenchmarkControllerRequests(b *testing.B) {
 	}
 }
 
+// connMode is how a benchmark caller uses connections.
+type connMode string
+
+const (
+	connKept    connMode = "kept"     // one kept connection per caller (HTTP/2 over TLS)
+	connNew     connMode = "new"      // a new connection per request, TLS sessions resumed
+	connNewFull connMode = "new-full" // a new connection per request, full TLS handshake each
+)
+
 // hammer sends GET /v1/distributions from callers goroutines for d and answers the rate and p99.
-func hammer(b *testing.B, ctrl *daemon.Daemon, fresh bool, callers int, d time.Duration) (float64, time.Duration) {
+func hammer(b *testing.B, ctrl *daemon.Daemon, conn connMode, callers int, d time.Duration) (float64, time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var mu sync.Mutex
@@ -51,10 +64,13 @@ func hammer(b *testing.B, ctrl *daemon.Daemon, fresh bool, callers int, d time.D
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			fresh := conn != connKept
 			var tc *tls.Config
 			if t := ctrl.ClientTLS(); t != nil {
 				tc = t
-				tc.ClientSessionCache = tls.NewLRUClientSessionCache(16) // as hosts resume theirs
+				if conn != connNewFull {
+					tc.ClientSessionCache = tls.NewLRUClientSessionCache(16) // as hosts resume theirs
+				}
 			}
 			tr := &http.Transport{TLSClientConfig: tc, DisableKeepAlives: fresh}
 			c := api.New(ctrl.HTTPURL(), adminToken)

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -102,11 +104,16 @@ func IsCode(err error, code string) bool {
 
 // Client talks to a dist server (the controller API, or a daemon's LocalAPI) with a bearer token.
 type Client struct {
-	Base  string // e.g. http://127.0.0.1:7700 ; for a unix socket use NewLocal
+	Base  string // e.g. http://127.0.0.1:7700 ; for a unix socket use NewLocal; NewMulti: the first address
 	Token string
 	// HTTP sends the requests; one whose Transport is nil uses NewTransport's (HTTP/2 to the
 	// controller, one connection for all of a host's calls), not http.DefaultTransport.
 	HTTP *http.Client
+	// Log receives one line each time a client over several addresses (NewMulti) carries on
+	// through another controller than the one that answered before; nil: no line.
+	Log *slog.Logger
+
+	pool *pool // NewMulti's addresses; nil: Base alone
 }
 
 // New returns a client for the controller at base.
@@ -124,25 +131,90 @@ func NewLocal(socket string) *Client {
 
 // Do sends a JSON request and decodes a JSON answer into out (when out is not nil).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
+	decoded := false
+	return c.exchange(ctx, method, path, body, in != nil, func(base string, resp *http.Response) error {
+		if out == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			return nil
+		}
+		if decoded {
+			// An answer broken off half-way may have filled part of out: the next address's
+			// answer starts from nothing.
+			if v := reflect.ValueOf(out); v.Kind() == reflect.Pointer && !v.IsNil() {
+				v.Elem().SetZero()
+			}
+		}
+		decoded = true
+		// A broken or hostile server must not fill this process's memory: the largest legal answer
+		// (a full listing of distributions with their assignments, or a watch) is far below this.
+		const maxAnswer = 256 << 20
+		lr := &io.LimitedReader{R: resp.Body, N: maxAnswer}
+		if err := json.NewDecoder(lr).Decode(out); err != nil {
+			if lr.N > 0 && brokenOff(err) {
+				// The connection broke in the answer (a controller killed mid-watch): the server
+				// is gone, not wrong.
+				return &UnreachableError{URL: base, Err: fmt.Errorf("read answer of %s %s: %w", method, path, err)}
+			}
+			return fmt.Errorf("decode answer of %s %s (at most %d bytes): %w", method, path, maxAnswer, err)
+		}
+		return nil
+	})
+}
+
+// brokenOff reports whether a JSON decode failed because the body stopped, not because it was
+// not JSON.
+func brokenOff(err error) bool {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		inv *json.InvalidUnmarshalError
+	)
+	return !errors.As(err, &syn) && !errors.As(err, &typ) && !errors.As(err, &inv) && !errors.Is(err, io.EOF)
+}
+
+// exchange sends one request, through the pool's addresses when the client has several (multi.go),
+// and hands a 2xx answer to read.
+func (c *Client) exchange(ctx context.Context, method, path string, body []byte, isJSON bool, read func(base string, resp *http.Response) error) error {
+	if c.pool == nil {
+		return c.attempt(ctx, c.Base, method, path, body, isJSON, read)
+	}
+	return c.pool.do(ctx, c.Log, method, path, func(base string) error {
+		return c.attempt(ctx, base, method, path, body, isJSON, read)
+	})
+}
+
+// attempt sends the request to one base URL.
+func (c *Client) attempt(ctx context.Context, base, method, path string, body []byte, isJSON bool, read func(base string, resp *http.Response) error) error {
+	newReq := func() (*http.Request, error) {
+		var r io.Reader
+		if body != nil {
+			r = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, r)
+		if err != nil {
+			return nil, fmt.Errorf("build request: %w", err)
+		}
+		if isJSON {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if c.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.Token)
+		}
+		return req, nil
+	}
+	req, err := newReq()
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	resp, err := c.send(ctx, req)
+	resp, err := c.send(ctx, base, req)
 	// A GET turned away by a controller shedding load is asked again after its Retry-After, with
 	// jitter; other methods hand the 429 to their caller, who knows what to send again.
 	for n := 0; method == http.MethodGet && n < getRetries; n++ {
@@ -150,24 +222,16 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		if !shed || !waitCtx(ctx, Jitter(d)) {
 			break
 		}
-		req = req.Clone(ctx)
-		resp, err = c.send(ctx, req)
+		if req, err = newReq(); err != nil {
+			return err
+		}
+		resp, err = c.send(ctx, base, req)
 	}
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	// A broken or hostile server must not fill this process's memory: the largest legal answer
-	// (a full listing of distributions with their assignments, or a watch) is far below this.
-	const maxAnswer = 256 << 20
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(out); err != nil {
-		return fmt.Errorf("decode answer of %s %s (at most %d bytes): %w", method, path, maxAnswer, err)
-	}
-	return nil
+	return read(base, resp)
 }
 
 // CreateDistribution stores a distribution and answers with it (state pending).
@@ -231,21 +295,16 @@ const MetainfoPath = "/v1/metainfo/"
 // Metainfo fetches the metainfo whose bytes hash to sum (Task.MetainfoSHA256) and checks them.
 // The answer never changes for one sum, so a host fetches it once.
 func (c *Client) Metainfo(ctx context.Context, sum string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+MetainfoPath+url.PathEscape(sum), nil)
-	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	resp, err := c.send(ctx, req)
+	var b []byte
+	err := c.exchange(ctx, http.MethodGet, MetainfoPath+url.PathEscape(sum), nil, false, func(base string, resp *http.Response) error {
+		var err error
+		if b, err = io.ReadAll(io.LimitReader(resp.Body, maxMetainfo+1)); err != nil {
+			return &UnreachableError{URL: base, Err: fmt.Errorf("read metainfo %s: %w", sum, err)}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxMetainfo+1))
-	if err != nil {
-		return nil, &UnreachableError{URL: c.Base, Err: fmt.Errorf("read metainfo %s: %w", sum, err)}
 	}
 	if err := checkMetainfo(b, sum, "the controller"); err != nil {
 		return nil, err
@@ -258,7 +317,7 @@ const maxMetainfo = 64 << 20
 
 // send sends req and turns a non-2xx answer into a StatusError, an unreachable server into an
 // UnreachableError.
-func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, base string, req *http.Request) (*http.Response, error) {
 	hc := c.HTTP
 	switch {
 	case hc == nil:
@@ -273,10 +332,10 @@ func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, e
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if ut := untrusted(c.Base, err); ut != nil {
+		if ut := untrusted(base, err); ut != nil {
 			return nil, ut
 		}
-		return nil, &UnreachableError{URL: c.Base, Err: err}
+		return nil, &UnreachableError{URL: base, Err: err}
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()

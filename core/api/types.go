@@ -24,6 +24,9 @@ type Host struct {
 	Version  string            `json:"version,omitempty"`
 	LastSeen time.Time         `json:"last_seen"`
 	Online   bool              `json:"online"`
+	// Access is "" for a host that may take part, else why not: "pending" (waits for an
+	// operator's approval), "denied" or "revoked". Set by the controller, ignored when sent.
+	Access string `json:"access,omitempty"`
 }
 
 // HasRole reports whether h holds role r.

@@ -29,6 +29,8 @@ type file struct {
 	SHA256 string        `bencode:"sha256,omitempty"`
 	// Zero marks the all-zero pieces (zero.go).
 	Zero []byte `bencode:"zero pieces,omitempty"`
+	// Trusted, 1, selects the trusted end check (trusted.go).
+	Trusted int64 `bencode:"trusted,omitempty"`
 }
 
 // Build returns the bencoded metainfo of a single file called name of size bytes, cut in pieces of
@@ -106,6 +108,9 @@ type Meta struct {
 	// SHA256 is the whole-file checksum the publisher or the first relay computed, lowercase hex;
 	// "" when the metainfo carries none.
 	SHA256 string
+	// Trusted selects the trusted end check: the copy is checked by SHA256 alone, read once in
+	// order (trusted.go). Always false without SHA256.
+	Trusted bool
 	// Raw is the bencoded metainfo as received; InfoBytes its info dictionary.
 	Raw, InfoBytes []byte
 
@@ -132,8 +137,9 @@ func Parse(mi []byte) (Meta, error) {
 	}
 	ih := m.HashInfoBytes().HexString()
 	var top struct {
-		SHA256 string `bencode:"sha256"`
-		Zero   []byte `bencode:"zero pieces"`
+		SHA256  string `bencode:"sha256"`
+		Zero    []byte `bencode:"zero pieces"`
+		Trusted int64  `bencode:"trusted"`
 	}
 	if err := bencode.Unmarshal(mi, &top); err != nil {
 		return Meta{}, fmt.Errorf("parse metainfo %s: %w", ih, err)
@@ -157,6 +163,9 @@ func Parse(mi []byte) (Meta, error) {
 		return Meta{}, fmt.Errorf("parse metainfo %s: %d piece hashes for length %d and piece length %d, want %d",
 			ih, len(info.Pieces)/sha1.Size, info.Length, info.PieceLength, want)
 	}
+	if err := checkTrusted(top.Trusted, top.SHA256); err != nil {
+		return Meta{}, fmt.Errorf("parse metainfo %s: %w", ih, err)
+	}
 	if err := checkZero(top.Zero, info.Length, info.PieceLength, info.Pieces); err != nil {
 		return Meta{}, fmt.Errorf("parse metainfo %s: %w", ih, err)
 	}
@@ -172,6 +181,7 @@ func Parse(mi []byte) (Meta, error) {
 		NumPieces: len(info.Pieces) / sha1.Size,
 		Pieces:    info.Pieces,
 		SHA256:    top.SHA256,
+		Trusted:   top.Trusted == 1,
 		Raw:       mi,
 		InfoBytes: m.InfoBytes,
 	}, nil

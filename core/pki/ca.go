@@ -19,8 +19,12 @@
 //
 // A name is held by the newest live certificate issued for it (issued.json): another key asking
 // for the same name is refused until that certificate expires, unless the caller may replace it
-// (an admin, or the holder renewing). Nothing is revoked before expiry: a host taken out of the
-// fleet keeps a valid certificate for at most HostLifetime.
+// (an admin, or the holder renewing). The CA itself revokes nothing: the controller keeps the
+// revoked certificates (a serial, or every certificate of a host issued before a moment, told by
+// IssuedAt) and refuses them; Forget lets a revoked host's name be taken by its next join.
+//
+// Several controllers sharing one database sign with one CA: OpenShared takes the CA from the
+// database, or stores this controller's there, the first writer winning (shared.go).
 package pki
 
 import (
@@ -179,6 +183,9 @@ func (ca *CA) create() error {
 	return nil
 }
 
+// Now is the CA's clock, by which it dates what it issues.
+func (ca *CA) Now() time.Time { return ca.now() }
+
 // Cert is the CA certificate.
 func (ca *CA) Cert() *x509.Certificate { return ca.cert }
 
@@ -216,7 +223,7 @@ func (ca *CA) IssueHost(name string, pub crypto.PublicKey, replace bool) ([]byte
 	if prev, ok := ca.issued[name]; ok && !replace && prev.Key != keyID && now.Before(prev.NotAfter) {
 		return nil, fmt.Errorf("host %q: %w (until %s)", name, ErrNameHeld, prev.NotAfter.UTC().Format(time.RFC3339))
 	}
-	serial := randSerial()
+	serial := hostSerial(now)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: name, Organization: []string{"dist"}, OrganizationalUnit: []string{OUHost}},
@@ -437,6 +444,18 @@ func PoolFromPEM(b []byte) (*x509.CertPool, error) {
 		return nil, errors.New("no PEM certificate")
 	}
 	return p, nil
+}
+
+// hostSerial is a host certificate's serial: the issue time in unix milliseconds above 64 random
+// bits. A revocation of every certificate of a host issued before a moment (IssuedAt) then tells
+// the certificates of a moment ago from one issued just after, which NotBefore, in whole
+// seconds, cannot.
+func hostSerial(now time.Time) *big.Int {
+	r, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return r.Or(r, new(big.Int).Lsh(big.NewInt(max(now.UnixMilli(), 1)), 64))
 }
 
 func randSerial() *big.Int {

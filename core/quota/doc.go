@@ -51,4 +51,12 @@
 // Snapshot holds the window's spent bytes (granted-but-unreported bytes counted as spent) and the
 // capacity factor. Restore puts them back and grants nothing for one lease period, because the
 // leases the previous process handed out are unknown but may still be in use until they expire.
+//
+// # Shared state
+//
+// Export writes the whole state (every lease, the holders waiting, the factor and its timers, the
+// byte window, the latency average, the lease id sequence) as a versioned JSON document, and
+// Import puts it back into a fresh Allocator, which then answers exactly as the exporter would
+// have. Controllers sharing a database run each operation as import, operate, export under the
+// origin's lock, so the invariants above hold for all of them together.
 package quota

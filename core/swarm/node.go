@@ -46,7 +46,8 @@ type Config struct {
 	// again before the next serve: a seeder whose disk rots notices. 0 → 15 min; negative: never.
 	VerifyAfter time.Duration
 
-	chunkSize int // tests and benchmarks only: 0 → ChunkSize
+	chunkSize int      // tests and benchmarks only: 0 → ChunkSize
+	crypto    btCrypto // tests and benchmarks only: zero → members only (member.go)
 }
 
 const (
@@ -145,6 +146,8 @@ func New(cfg Config) (*Node, error) {
 	tc.DisableUTP = true
 	tc.DisableIPv6 = !ipv6
 	tc.DisableIPv4 = ipv6
+	// Only hosts that know a torrent's info hash may connect to it (member.go).
+	applyMembership(tc, cfg.crypto)
 	// Many peers may share one address (every test node is 127.0.0.1); never rate-limit accepts
 	// by source IP. This is anacrolix's default, pinned here because it matters.
 	tc.DisableAcceptRateLimiting = true

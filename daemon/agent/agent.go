@@ -116,6 +116,9 @@ func (a *Agent) watch(ctx context.Context) {
 			registered = true
 			a.log.Info("registered with controller")
 		}
+		// A controller killed while it holds this watch resets the connection at once; with
+		// several controller addresses the client asks the next one within this same call
+		// (api.NewMulti), so the back-off below only runs when no address answered.
 		w, err := env.API.Watch(ctx, env.Name, version)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -89,7 +89,7 @@ func (c *Client) Run(ctx context.Context, t *task.Task) error {
 	}
 	defer s.close()
 	pre := "" // the SHA-256 the exchange computed while the pieces landed
-	if task := t.Spec(); s.streams() && (t.Env().Holds == nil || !t.Env().Holds(task.Source, task.Size)) {
+	if task := t.Spec(); s.streams() && (t.Env().Holds == nil || !t.Env().Holds(task.Source, task.Size)) && !fillsLocally(t, s) {
 		pre = c.exchangeBeforeMetainfo(ctx, t) // pieces over HTTP while a relay hashes the source
 	}
 	m, err := t.Meta(ctx)
@@ -178,10 +178,7 @@ func (c *Client) download(ctx context.Context, t *task.Task, s sink, m content.M
 		if want == "" {
 			return nil
 		}
-		got, err := pre, error(nil)
-		if pre == "" {
-			got, err = content.SHA256(ctx, tor, m.Size)
-		}
+		got, err := c.endCheck(ctx, t, m, tor, pre, want)
 		pre = "" // a repaired copy is read again
 		if errors.Is(err, swarm.ErrPieceRotten) && try < c.cfg.CheckTries {
 			// Reading for the checksum found a piece that no longer matches its hash; it was
@@ -208,6 +205,7 @@ func (c *Client) download(ctx context.Context, t *task.Task, s sink, m content.M
 		if try >= c.cfg.CheckTries {
 			return fmt.Errorf("%w: %s has sha256 %s, expected %s, after %d repairs", errChecksum, s.name(), got, want, try)
 		}
+		repairing(t, s, m, got, want, len(bad), try, c.cfg.CheckTries)
 	}
 }
 

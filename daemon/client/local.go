@@ -40,3 +40,24 @@ func (c *Client) useBase(t *task.Task, s sink, spec *swarm.Spec) {
 		spec.BaseInPlace = true
 	}
 }
+
+// fillsLocally reports whether some pieces of the task can be written here instead of fetched:
+// the metainfo is known and marks zero pieces, or a file to keep pieces from is there (the push's
+// base, or an older version at the destination). The exchange before the torrent fetches every
+// piece over HTTP, so such a task goes to the torrent at once: it fills those pieces itself, and
+// the publisher seeds the rest from the first second.
+func fillsLocally(t *task.Task, s sink) bool {
+	fs, ok := s.(*fileSink)
+	if !ok {
+		return false
+	}
+	m, known := t.MetaNow()
+	if !known {
+		return false
+	}
+	if n, _ := m.ZeroPieces(); n > 0 {
+		return true
+	}
+	fi, err := os.Stat(cmp.Or(t.Spec().Base, fs.dest))
+	return err == nil && fi.Mode().IsRegular() && fi.Size() > 0
+}

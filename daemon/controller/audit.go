@@ -23,6 +23,9 @@ var auditActions = map[string]string{
 	"GET /v1/tokens":                     "token.ls",
 	"DELETE /v1/tokens/{name}":           "token.revoke",
 	"GET /v1/audit":                      "audit",
+	"POST /v1/hosts/{name}/approve":      "host.approve",
+	"POST /v1/hosts/{name}/deny":         "host.deny",
+	"POST /v1/hosts/{name}/revoke":       "host.revoke",
 }
 
 // auditable reports whether the request's route is audited.

@@ -98,6 +98,9 @@ func (s *Server) auth(operator bool, h handler) http.Handler {
 		if err != nil {
 			return deny(w, err)
 		}
+		if err := s.mayWait(r, c); err != nil {
+			return err
+		}
 		if q := r.URL.Query().Get("host"); q != "" && !c.mayActAs(q) {
 			return errorf(http.StatusForbidden, codeForbidden, "host %s may not act for host %s: each host speaks only for itself", c.name, q)
 		}
@@ -123,7 +126,9 @@ func deny(w http.ResponseWriter, err error) error {
 // where it is all there is. With TLS on, the host token is a join secret and opens no host route.
 func (s *Server) hostCaller(r *http.Request) (caller, error) {
 	remote := remoteIP(r)
-	if name, ok := hostFromTLS(r); ok {
+	if name, ok, err := s.certHost(r); err != nil {
+		return caller{}, err
+	} else if ok {
 		return caller{kind: callerHost, name: name, verified: true, remote: remote}, nil
 	}
 	tok, ok := bearer(r)
@@ -146,7 +151,9 @@ func (s *Server) hostCaller(r *http.Request) (caller, error) {
 func (s *Server) operatorCaller(r *http.Request) (caller, error) {
 	tok, ok := bearer(r)
 	if !ok {
-		if name, isHost := hostFromTLS(r); isHost {
+		if name, isHost, err := s.certHost(r); err != nil {
+			return caller{}, err
+		} else if isHost {
 			return caller{}, errorf(http.StatusForbidden, codeForbidden, "host %s may not use %s: it is an operator route", name, r.Pattern)
 		}
 		return caller{}, errorf(http.StatusUnauthorized, api.CodeUnauthorized, "missing or bad token: set DIST_TOKEN or --token-file")

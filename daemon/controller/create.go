@@ -45,7 +45,7 @@ func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) erro
 	if err := s.checkLifecycle(req); err != nil {
 		return err
 	}
-	hosts, err := s.allHosts(ctx)
+	hosts, err := s.admittedHosts(ctx) // not those waiting for approval, denied or revoked
 	if err != nil {
 		return fmt.Errorf("list hosts: %w", err)
 	}

@@ -257,6 +257,19 @@ func (vs *views) metainfo(sum string) ([]byte, bool) {
 	return b, ok
 }
 
+// dropAll drops every view: the next use of each builds it from the store.
+func (vs *views) dropAll() {
+	vs.mu.Lock()
+	for id := range vs.byID {
+		delete(vs.byID, id)
+		vs.gen[id]++
+	}
+	for id := range vs.pending {
+		vs.gen[id]++
+	}
+	vs.mu.Unlock()
+}
+
 func (vs *views) drop(id string) {
 	vs.mu.Lock()
 	delete(vs.byID, id)
@@ -493,6 +506,7 @@ type viewStore struct {
 	store.Store
 	views *views
 	hosts *hostIndex
+	c     *cluster // the other controllers hear of each change too; nil when alone
 }
 
 func (vs viewStore) ApplyReport(ctx context.Context, host string, r []api.TaskReport, now time.Time) ([]string, error) {
@@ -505,6 +519,7 @@ func (vs viewStore) ApplyReport(ctx context.Context, host string, r []api.TaskRe
 			}
 		}
 		vs.views.applyStates(states)
+		vs.c.states(states)
 	}
 	return changed, err
 }
@@ -525,12 +540,14 @@ func (vs viewStore) ApplyReports(ctx context.Context, batch []store.HostReport) 
 			}
 		}
 		vs.views.applyStates(states)
+		vs.c.states(states)
 	}
 	return changed, err
 }
 
 func (vs viewStore) SetMetainfo(ctx context.Context, id string, metainfo []byte, infoHash string, pieceLen int64) error {
 	err := vs.Store.SetMetainfo(ctx, id, metainfo, infoHash, pieceLen)
+	vs.c.dist(id)
 	if err == nil {
 		vs.views.mu.Lock()
 		if v := vs.views.byID[id]; v != nil {
@@ -545,12 +562,14 @@ func (vs viewStore) SetMetainfo(ctx context.Context, id string, metainfo []byte,
 
 func (vs viewStore) CreateDistribution(ctx context.Context, d api.Distribution, metainfo []byte, as []api.Assignment) error {
 	defer vs.views.watch.changed()
+	defer vs.c.dist(d.ID)
 	return vs.Store.CreateDistribution(ctx, d, metainfo, as)
 }
 
 func (vs viewStore) SetDistributionState(ctx context.Context, id string, state api.DistState, ended time.Time) error {
 	defer vs.views.watch.changed()
 	err := vs.Store.SetDistributionState(ctx, id, state, ended)
+	vs.c.dist(id)
 	if err == nil {
 		vs.views.mu.Lock()
 		if v := vs.views.byID[id]; v != nil {
@@ -568,6 +587,9 @@ func (vs viewStore) SetDistributionState(ctx context.Context, id string, state a
 
 func (vs viewStore) AddAssignments(ctx context.Context, distID string, as []api.Assignment) ([]string, error) {
 	added, err := vs.Store.AddAssignments(ctx, distID, as)
+	if len(added) > 0 || err != nil {
+		vs.c.dist(distID)
+	}
 	// A host that registers again is offered its distributions again: when it has them already
 	// nothing was added, and the view (thousands of members) is kept. A joiner is added to it:
 	// reading thousands of assignments again for each of a fleet's joiners would cost O(N²).
@@ -623,16 +645,19 @@ func (vs *views) addClients(distID string, as []api.Assignment, added []string, 
 func (vs viewStore) EndAssignment(ctx context.Context, id string, state api.TaskState, errMsg string, at time.Time) (bool, error) {
 	distID, _, _, _ := api.SplitAssignmentID(id)
 	defer vs.views.drop(distID)
+	defer vs.c.dist(distID)
 	return vs.Store.EndAssignment(ctx, id, state, errMsg, at)
 }
 
 func (vs viewStore) ReplaceRelay(ctx context.Context, distID, lost, reason, next string, at time.Time, ev store.Event) error {
 	defer vs.views.drop(distID)
+	defer vs.c.dist(distID)
 	return vs.Store.ReplaceRelay(ctx, distID, lost, reason, next, at, ev)
 }
 
 func (vs viewStore) ReopenAssignment(ctx context.Context, id string, at time.Time, ev store.Event) (bool, error) {
 	distID, _, _, _ := api.SplitAssignmentID(id)
 	defer vs.views.drop(distID)
+	defer vs.c.dist(distID)
 	return vs.Store.ReopenAssignment(ctx, id, at, ev)
 }

@@ -82,15 +82,21 @@ func (s *Server) goodbye(w http.ResponseWriter, r *http.Request) error {
 		if h.LastSeen.After(at) {
 			at = h.LastSeen
 		}
-		b := s.farewells()
-		b.mu.Lock()
-		if _, again := b.at[name]; !again {
-			farewellCount.Add(1)
-		}
-		b.at[name] = at
-		b.mu.Unlock()
+		s.farewell(name, at)
+		s.cluster.bye(name, at)
 		s.log.Info("host said goodbye", "host", name)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// farewell records that host name said goodbye at at.
+func (s *Server) farewell(name string, at time.Time) {
+	b := s.farewells()
+	b.mu.Lock()
+	if _, again := b.at[name]; !again {
+		farewellCount.Add(1)
+	}
+	b.at[name] = at
+	b.mu.Unlock()
 }

@@ -175,6 +175,7 @@ func (s *Server) putHost(ctx context.Context, h api.Host) error {
 	}
 	s.hosts.byName[h.Name] = e
 	s.hosts.mu.Unlock()
+	s.cluster.host(h)
 	return nil
 }
 
@@ -228,6 +229,7 @@ func (s *Server) flushSeen(ctx context.Context, now time.Time) {
 		s.log.Warn("cannot store last seen times", "hosts", len(batch), "err", err)
 		return
 	}
+	s.cluster.seen(batch)
 	for _, m := range marks {
 		for {
 			cur := m.e.written.Load()

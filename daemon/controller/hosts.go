@@ -36,7 +36,12 @@ func (s *Server) registerHost(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A host that matches a live distribution's selectors joins it (joiners.go). Otherwise no
 	// wake-up: a registration changes nobody's tasks, and waking every held watch for each one
-	// would cost N² answers when a fleet of N hosts starts.
+	// would cost N² answers when a fleet of N hosts starts. A host waiting for approval joins
+	// nothing: its approval joins it (approval.go).
+	if s.accessOf(h) != "" {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 	joined, err := s.join(r.Context(), h)
 	if err != nil {
 		return fmt.Errorf("join %s to live distributions: %w", h.Name, err)
@@ -69,7 +74,9 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.now()
 	for i := range hs {
-		hs[i].Online = s.online(hs[i], now)
+		// A host waiting for approval shows whether it is there; a denied or revoked one is not.
+		hs[i].Access = s.accessOf(hs[i])
+		hs[i].Online = s.seenLive(hs[i], now) && (hs[i].Access == "" || hs[i].Access == accessPending)
 	}
 	if hs == nil {
 		hs = []api.Host{}
@@ -78,9 +85,15 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// online reports whether h was seen within the online window and has not said goodbye since
+// online reports whether h is live and may take part (accessOf: not waiting for approval, denied
+// or revoked): what peers asks and relay choices go by.
+func (s *Server) online(h api.Host, now time.Time) bool {
+	return s.seenLive(h, now) && s.accessOf(h) == ""
+}
+
+// seenLive reports whether h was seen within the online window and has not said goodbye since
 // (goodbye.go). Watches touch the host at least once per api.WatchPollTimeout, which is shorter
 // than the default window.
-func (s *Server) online(h api.Host, now time.Time) bool {
+func (s *Server) seenLive(h api.Host, now time.Time) bool {
 	return !h.LastSeen.IsZero() && now.Sub(h.LastSeen) <= s.o.OnlineWindow && !s.saidGoodbye(h.Name, h.LastSeen)
 }

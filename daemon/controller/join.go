@@ -13,7 +13,10 @@ import (
 // joinHost answers POST /v1/join: a host trades a join token for a certificate with its name in
 // it, or renews the certificate it presents. A join token (RoleJoin) gets a name no other key
 // holds a live certificate for; an admin token may take a held name over (a host reinstalled
-// without its data directory); a host presenting its certificate renews its own name only.
+// without its data directory); a host presenting its certificate renews its own name only. While
+// approval is required (Options.RequireApproval) a host joined by a join token waits for an
+// operator's dist hosts approve (approval.go); a revoked host joins again only with a token
+// newer than its revocation (revoke.go).
 func (s *Server) joinHost(w http.ResponseWriter, r *http.Request) error {
 	if s.o.CA == nil {
 		return errorf(http.StatusNotFound, codeNotFound, "joining is off: this controller serves plain HTTP (--insecure-plain-http); give hosts --token instead")
@@ -46,7 +49,20 @@ func (s *Server) joinHost(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "join token refused (wrong or expired): ask an operator for a new one (--join-token-file or DIST_JOIN_TOKEN)")
 		}
 		replace, how = role == RoleAdmin, "token"
-	} else if holder, ok := hostFromTLS(r); ok {
+		free, err := s.mayJoinAgain(r.Context(), req.Name, role, tok)
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) {
+				s.auditJoin(r, who, whoRole, req.Name, ae.status, ae.msg)
+			}
+			return err
+		}
+		// A name held by a revoked certificate is free, even on a controller of the same
+		// database whose CA still has that certificate on record.
+		replace = replace || free
+	} else if holder, ok, err := s.certHost(r); err != nil {
+		return deny(w, err)
+	} else if ok {
 		if holder != req.Name {
 			return errorf(http.StatusForbidden, "forbidden", "host %q cannot renew the certificate of %q: a host renews only its own", holder, req.Name)
 		}
@@ -63,6 +79,13 @@ func (s *Server) joinHost(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return err
+	}
+	// After the certificate is made, not before: a join refused (a name held) marks nobody
+	// pending. Before it is handed out: a host never holds a certificate its state does not cover.
+	if how == "token" {
+		if err := s.joinApproval(r.Context(), req.Name, who, whoRole); err != nil {
+			return fmt.Errorf("record approval of host %s: %w", req.Name, err)
+		}
 	}
 	s.auditJoin(r, who, whoRole, req.Name, http.StatusOK, "ok")
 	s.log.Info("host certificate issued", "name", req.Name, "by", how, "from", r.RemoteAddr)

@@ -45,6 +45,9 @@ func (s *Server) acquireLease(w http.ResponseWriter, r *http.Request) error {
 	// Relay status and priority are the controller's to say, not the caller's (leaseStanding).
 	req.Relay, req.Priority, req.History = s.leaseStanding(ctx, req.Holder, key, now)
 	o := s.origins
+	if o.shared != nil {
+		return s.acquireShared(ctx, w, key, req, now)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	e, err := o.get(ctx, key, now)
@@ -77,6 +80,9 @@ func (s *Server) renewLease(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	wire := r.PathValue("id")
+	if s.origins.shared != nil {
+		return s.renewShared(w, r, wire, req, now)
+	}
 	ref, err := s.holderLease(r, wire)
 	if err != nil || ref == nil {
 		if err == nil {
@@ -132,6 +138,9 @@ func (s *Server) releaseLease(w http.ResponseWriter, r *http.Request) error {
 		used = n
 	}
 	wire := r.PathValue("id")
+	if s.origins.shared != nil {
+		return s.releaseShared(w, r, wire, used, now)
+	}
 	ref, err := s.holderLease(r, wire)
 	if err != nil {
 		return err
@@ -214,9 +223,12 @@ type leaseRef struct {
 
 // capUsed bounds a reported byte count by what the lease granted: a holder cannot spend more of
 // the origin's budget than it was given.
-func (l *leaseRef) capUsed(used int64) int64 {
-	if l.granted >= 0 {
-		return min(used, l.granted)
+func (l *leaseRef) capUsed(used int64) int64 { return capUsed(l.granted, used) }
+
+// capUsed bounds used by granted bytes (-1: not capped).
+func capUsed(granted, used int64) int64 {
+	if granted >= 0 {
+		return min(used, granted)
 	}
 	return used
 }
@@ -325,4 +337,133 @@ func (s *Server) leaseStanding(ctx context.Context, holder, key string, now time
 		}
 	}
 	return relay, math.Exp2(float64(best) / 50), 1
+}
+
+// Leases on a shared store (origins.shared set): every operation runs in origins.update, and a
+// wire id carries its origin's tag, so any controller answers for a lease any other granted.
+
+// acquireShared is acquireLease on a shared store. A refusal is written too: the holders waiting
+// in line are the fleet's, whichever controller they asked.
+func (s *Server) acquireShared(ctx context.Context, w http.ResponseWriter, key string, req api.LeaseRequest, now time.Time) error {
+	var (
+		l      quota.Lease
+		ok     bool
+		reason string
+		wire   string
+	)
+	e, err := s.origins.update(ctx, key, now, func(e *originEntry, wires map[string]string, now time.Time) (bool, error) {
+		l, ok, reason = e.alloc.Acquire(now, quota.Request{
+			Holder: req.Holder, Relay: req.Relay, Conns: req.Conns, Rate: req.Rate,
+			Bandwidth: req.Bandwidth, Priority: req.Priority, History: req.History,
+		})
+		if ok {
+			var random string
+			wire, random = wireID(key)
+			wires[random] = l.ID
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.leaseAnsweredShared(e, now, ok)
+	if !ok {
+		writeJSON(w, http.StatusOK, s.refusal(reason))
+		return nil
+	}
+	ans := s.grant(e, l, reason)
+	ans.Lease.ID = wire
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+// renewShared is renewLease on a shared store.
+func (s *Server) renewShared(w http.ResponseWriter, r *http.Request, wire string, req api.LeaseRenew, now time.Time) error {
+	ctx := r.Context()
+	key, random, err := s.origins.keyOfWire(ctx, wire)
+	if err != nil || key == "" {
+		if err == nil {
+			writeJSON(w, http.StatusOK, s.lost())
+		}
+		return err
+	}
+	var ans api.LeaseAnswer
+	_, err = s.origins.update(ctx, key, now, func(e *originEntry, wires map[string]string, now time.Time) (bool, error) {
+		id, held, err := sharedLease(r, e, wires, wire, random)
+		if err != nil || !held.granted {
+			ans = s.lost()
+			return false, err
+		}
+		feedback(e.alloc, now, req.Feedback)
+		l, ok := e.alloc.Renew(now, id, capUsed(held.lease.Bytes, req.Used))
+		switch {
+		case ok:
+			ans = s.grant(e, l, "")
+			ans.Lease.ID = wire
+		case l.Holder == "":
+			ans = s.lost()
+		default:
+			ans = s.refusal(waitReason(e.alloc, now, l.Holder))
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+// releaseShared is releaseLease on a shared store.
+func (s *Server) releaseShared(w http.ResponseWriter, r *http.Request, wire string, used int64, now time.Time) error {
+	ctx := r.Context()
+	key, random, err := s.origins.keyOfWire(ctx, wire)
+	if err != nil {
+		return err
+	}
+	if key != "" {
+		_, err = s.origins.update(ctx, key, now, func(e *originEntry, wires map[string]string, now time.Time) (bool, error) {
+			id, held, err := sharedLease(r, e, wires, wire, random)
+			if err != nil || !held.granted {
+				return false, err
+			}
+			return e.alloc.Release(now, id, capUsed(held.lease.Bytes, used)), nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type heldLease struct {
+	lease   quota.Lease
+	granted bool // the wire id names a lease the allocator holds
+}
+
+// sharedLease finds the lease of a wire id (random: its random part) in an origin's state and
+// checks that the caller holds it.
+func sharedLease(r *http.Request, e *originEntry, wires map[string]string, wire, random string) (string, heldLease, error) {
+	id, ok := wires[random]
+	if !ok {
+		return "", heldLease{}, nil
+	}
+	l, ok := e.alloc.Lease(id)
+	if !ok {
+		return "", heldLease{}, nil
+	}
+	if c := callerOf(r); !c.mayHold(l.Holder) {
+		return "", heldLease{}, errorf(http.StatusForbidden, codeForbidden, "host %s does not hold lease %s: only its holder renews or releases it", c.name, wire)
+	}
+	return id, heldLease{lease: l, granted: true}, nil
+}
+
+// leaseAnsweredShared counts a lease answer of this controller; the entry is the one metrics
+// read, under the origins' lock.
+func (s *Server) leaseAnsweredShared(e *originEntry, now time.Time, granted bool) {
+	o := s.origins
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s.metrics.leaseAnswered(e, now, granted)
 }

@@ -127,9 +127,7 @@ func (s *Server) expire(ctx context.Context, id string, now time.Time) (bool, er
 		}
 		// Reports are dropped from now on, before the state is written, so none undoes it; one
 		// that slips in between reopens the distribution until the next upkeep ends it again.
-		s.fleet.mu.Lock()
-		s.fleet.expired[a.ID] = true
-		s.fleet.mu.Unlock()
+		s.expireTask(a.ID)
 		ok, err := s.st.EndAssignment(ctx, a.ID, api.TaskFailed, deadlineReason, now)
 		if err != nil {
 			return false, err

@@ -21,6 +21,10 @@ type notifier struct {
 	epoch uint64
 	all   chan struct{} // closed by wake
 	hosts map[string]*hostWake
+
+	// share, when set, tells other controllers of each wake-up (cluster.go); the *Local methods
+	// wake only here.
+	share func(names []string, all bool)
 }
 
 type hostWake struct {
@@ -45,8 +49,25 @@ func (b *notifier) version(host string) (string, <-chan struct{}, <-chan struct{
 	return b.nonce + ":" + strconv.FormatUint(b.epoch, 10) + "." + strconv.FormatUint(hw.n, 10), b.all, hw.ch
 }
 
-// wake records a change that may touch any host's tasks and releases every held watch.
+// wake records a change that may touch any host's tasks and releases every held watch, here and
+// at the other controllers.
 func (b *notifier) wake() {
+	b.wakeLocal()
+	if b.share != nil {
+		b.share(nil, true)
+	}
+}
+
+// wakeHosts records a change to the tasks of the named hosts and releases their held watches,
+// here and at the other controllers.
+func (b *notifier) wakeHosts(names []string) {
+	b.wakeHostsLocal(names)
+	if b.share != nil && len(names) > 0 {
+		b.share(names, false)
+	}
+}
+
+func (b *notifier) wakeLocal() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.epoch++
@@ -54,8 +75,7 @@ func (b *notifier) wake() {
 	b.all = make(chan struct{})
 }
 
-// wakeHosts records a change to the tasks of the named hosts and releases their held watches.
-func (b *notifier) wakeHosts(names []string) {
+func (b *notifier) wakeHostsLocal(names []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, n := range names {

@@ -109,9 +109,7 @@ func (s *Server) failDistribution(ctx context.Context, id, reason string, now ti
 		if a.State.Ended() {
 			continue
 		}
-		s.fleet.mu.Lock()
-		s.fleet.expired[a.ID] = true
-		s.fleet.mu.Unlock()
+		s.expireTask(a.ID)
 		ok, err := s.st.EndAssignment(ctx, a.ID, api.TaskFailed, reason, now)
 		if err != nil {
 			return false, err

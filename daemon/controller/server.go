@@ -56,6 +56,10 @@ type Options struct {
 	// QueueWait is how long a call beyond MaxInFlight waits for a place before its 429; default
 	// DefaultQueueWait, negative: none.
 	QueueWait time.Duration
+
+	// RequireApproval keeps a host joined by a join token out of every distribution until an
+	// operator approves it (approval.go).
+	RequireApproval bool
 }
 
 // Server is the controller API over a Store.
@@ -66,6 +70,8 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	notify *notifier
+	// cluster keeps the controllers sharing the store in step (cluster.go); nil when alone.
+	cluster *cluster
 
 	origins *origins    // origin policies and leases (origins.go, leases.go)
 	fleet   *fleetState // deadlines, relay liveness and progress samples (lifecycle.go, reports.go)
@@ -136,8 +142,13 @@ func New(st store.Store, o Options) *Server {
 	vs := newViews()
 	m := newServerMetrics()
 	hosts := newHostIndex()
-	wrapped := viewStore{Store: m.timed(st), views: vs, hosts: hosts}
-	return &Server{st: wrapped, raw: st, o: o, log: o.Logger, now: o.Now, notify: newNotifier(),
+	notify := newNotifier()
+	c := newCluster(st, notify.nonce)
+	if c != nil {
+		notify.share = c.wake
+	}
+	wrapped := viewStore{Store: m.timed(st), views: vs, hosts: hosts, c: c}
+	return &Server{st: wrapped, raw: st, o: o, log: o.Logger, now: o.Now, notify: notify, cluster: c,
 		origins: newOrigins(st, o.LeaseTTL), fleet: newFleetState(o.Now()), hosts: hosts, views: vs, progress: newProgress(o.Now()),
 		reporting: make(chan struct{}, o.MaxInFlight), asking: make(chan struct{}, o.MaxInFlight), metrics: m,
 		trust: newTrust(st)}
@@ -188,6 +199,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/tokens", admin(s.listTokens))
 	mux.Handle("DELETE /v1/tokens/{name}", admin(s.revokeToken))
 	mux.Handle("GET /v1/audit", admin(s.listAudit))
+	mux.Handle("POST /v1/hosts/{name}/approve", admin(s.approveHost))
+	mux.Handle("POST /v1/hosts/{name}/deny", admin(s.denyHost))
+	mux.Handle("POST /v1/hosts/{name}/revoke", admin(s.revokeHost))
 	// Anything else under /v1/ gets a JSON error like every other answer.
 	mux.Handle("/v1/", s.serve(s.noRoute))
 	return s.metrics.instrument(bounded(mux))

@@ -135,6 +135,18 @@ func (s *Server) tokenRole(tok string) (name string, role Role, ok bool) {
 	return t.Name, r, true
 }
 
+// namedToken answers the named token a bearer secret is (not the built-in ones), expired or not.
+func (s *Server) namedToken(tok string) (store.Token, bool) {
+	b := &s.trust.tokens
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.loaded {
+		return store.Token{}, false
+	}
+	t, ok := b.byHash[hashToken(tok)]
+	return t, ok
+}
+
 // createToken answers POST /v1/tokens with the new token and its secret.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	var req TokenRequest

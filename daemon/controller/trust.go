@@ -6,10 +6,11 @@ import (
 	"dist/core/store"
 )
 
-// trustState is what the controller keeps to tell callers apart: named tokens, the leases'
-// random ids and holders, and the per-host request buckets.
+// trustState is what the controller keeps to tell callers apart: named tokens, host approvals
+// and revoked certificates, the leases' random ids and holders, and the per-host request buckets.
 type trustState struct {
 	tokens  tokenBook
+	hosts   hostTrust // approvals and revocations (approval.go, revoke.go)
 	leases  leaseBook
 	limiter *hostLimiter
 	clock   func() time.Time // of the request limits: wall time
@@ -21,6 +22,9 @@ func newTrust(st store.Store) *trustState {
 	t.leases.byInner = map[string]string{}
 	if ts, ok := st.(store.TrustStore); ok {
 		t.tokens.st = ts
+	}
+	if hs, ok := st.(store.HostTrustStore); ok {
+		t.hosts.st = hs
 	}
 	return t
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"dist/core/api"
@@ -19,7 +20,15 @@ const upkeepEvery = 15 * time.Second
 //
 // When ctx ends, held watches are released so that a shutting-down server is not kept waiting.
 func (s *Server) Run(ctx context.Context) {
-	defer s.notify.wake()
+	defer s.notify.wakeLocal()
+	if s.cluster != nil {
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		var wg sync.WaitGroup
+		s.clusterRun(cctx, &wg)
+		// Stopped after the last flushes below (deferred first, runs last), which it still sends.
+		defer wg.Wait()
+		defer cancel()
+	}
 	// The last_seen times still in memory are written on the way out.
 	defer s.flushSeen(context.WithoutCancel(ctx), s.now())
 	defer s.flushProgress(context.WithoutCancel(ctx))
@@ -50,7 +59,10 @@ func (s *Server) upkeep(ctx context.Context, since time.Time) time.Time {
 		return since
 	}
 	// Deadlines and lost relays first (lifecycle.go): what they change, the pass below derives.
-	wake := s.lifecycle(ctx, now)
+	wake := false
+	if s.runsLifecycle() {
+		wake = s.lifecycle(ctx, now)
+	}
 	for _, d := range ds {
 		switch d.State {
 		case api.DistPending, api.DistActive:

@@ -36,10 +36,13 @@ import (
 
 // cluster is the package's one PostgreSQL server.
 type cluster struct {
-	dir  string // temporary directory: data/, sock/, log
-	bin  string // directory of initdb, pg_ctl, postgres
-	port int
-	cred *credential // nil: run as ourselves
+	dir string // temporary directory: data/, sock/, log
+	bin string // directory of initdb, pg_ctl, postgres
+	// durable keeps fsync and synchronous commits on (benchmarks that compare stores); tests
+	// turn them off.
+	durable bool
+	port    int
+	cred    *credential // nil: run as ourselves
 	// admin is a connection to the maintenance database, for CREATE DATABASE.
 	admin *sql.DB
 }
@@ -148,7 +151,9 @@ func majorOf(initdb string) int {
 }
 
 // start creates and starts the cluster. Every step is bounded in time.
-func start() (*cluster, error) {
+func start() (*cluster, error) { return startWith(false) }
+
+func startWith(durable bool) (*cluster, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
@@ -161,7 +166,7 @@ func start() (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
-	c := &cluster{dir: dir, bin: bin, cred: cred}
+	c := &cluster{dir: dir, bin: bin, cred: cred, durable: durable}
 	if err := c.init(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -211,13 +216,18 @@ func (c *cluster) init() error {
 }
 
 func (c *cluster) startServer() error {
-	opts := strings.Join([]string{
+	o := []string{
 		"-c listen_addresses=127.0.0.1",
 		"-p " + strconv.Itoa(c.port),
 		"-k " + filepath.Join(c.dir, "sock"),
-		"-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-		"-c max_connections=200", "-c shared_buffers=32MB",
-	}, " ")
+		"-c max_connections=200",
+	}
+	if c.durable {
+		o = append(o, "-c shared_buffers=256MB")
+	} else {
+		o = append(o, "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c shared_buffers=32MB")
+	}
+	opts := strings.Join(o, " ")
 	out, err := c.run(time.Minute, "pg_ctl", "start", "-w", "-t", "50", "-D", filepath.Join(c.dir, "data"),
 		"-l", filepath.Join(c.dir, "log"), "-o", opts)
 	if err != nil {
