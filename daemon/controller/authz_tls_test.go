@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"dist/core/api"
 	"dist/core/pki"
 	"dist/core/store"
 	"dist/daemon/controller"
@@ -93,5 +95,67 @@ func TestHostIdentityOverTLS(t *testing.T) {
 	hs, err := st.Hosts(ctxT(t))
 	if err != nil || len(hs) != 1 || hs[0].Name != "c1" {
 		t.Errorf("hosts after the attempts: %+v, %v, want c1 alone", hs, err)
+	}
+}
+
+// TestMetainfoOnlyForMembers: over TLS a host reads a metainfo by its sum only when it takes part
+// in a distribution of it; the metainfo holds the info hash, the key to the swarm.
+func TestMetainfoOnlyForMembers(t *testing.T) {
+	t.Parallel()
+	ca, _, err := pki.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "controller.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := controller.New(st, controller.Options{AdminToken: adminToken, HostToken: hostToken, CA: ca,
+		Probe: func(context.Context, string) (int64, error) { return fileSize, nil }})
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.TLS = ca.ServerConfig()
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	tlsFor := func(name string) *http.Client {
+		cfg := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS13, ServerName: "localhost"}
+		if name != "" {
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			der, err := ca.IssueHost(name, &key.PublicKey, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Certificates = []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}
+		}
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	}
+	hostAPI := map[string]*api.Client{}
+	for _, n := range []string{"c1", "c2"} {
+		c := api.New(ts.URL, "")
+		c.HTTP = tlsFor(n)
+		if err := c.Register(ctxT(t), api.Host{Name: n, Roles: []api.Role{api.RoleClient}, BTAddr: "127.0.0.1:6881"}); err != nil {
+			t.Fatalf("register %s: %v", n, err)
+		}
+		hostAPI[n] = c
+	}
+	admin := api.New(ts.URL, adminToken)
+	admin.HTTP = tlsFor("")
+	if _, err := admin.CreateDistribution(ctxT(t), api.CreateDistribution{Source: "http://origin.test/a.iso", To: []string{"c1"}, Metainfo: torrent(t, fileSize)}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := hostAPI["c1"].Watch(ctxT(t), "c1", "")
+	if err != nil || len(w.Tasks) != 1 || w.Tasks[0].MetainfoSHA256 == "" {
+		t.Fatalf("c1's watch: %+v, %v; want one task naming its metainfo", w.Tasks, err)
+	}
+	sum := w.Tasks[0].MetainfoSHA256
+	if b, err := hostAPI["c1"].Metainfo(ctxT(t), sum); err != nil || len(b) == 0 {
+		t.Errorf("c1, a target, reading its metainfo: %d bytes, %v", len(b), err)
+	}
+	_, err = hostAPI["c2"].Metainfo(ctxT(t), sum)
+	if code, _ := statusCode(t, err); code != http.StatusForbidden {
+		t.Errorf("c2, in no distribution of it, reading the metainfo: %d, want 403", code)
 	}
 }

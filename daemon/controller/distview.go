@@ -186,8 +186,9 @@ type views struct {
 	build map[string]*sync.Mutex // one build at a time per distribution
 	locks map[string]*sync.Mutex // serialises read-check-write sequences of one distribution
 
-	meta   map[string][]byte // metainfo by the SHA-256 of its bytes (GET /v1/metainfo/{sum})
-	metaOf map[string]string // distribution id → that sum
+	meta   map[string][]byte   // metainfo by the SHA-256 of its bytes (GET /v1/metainfo/{sum})
+	metaOf map[string]string   // distribution id → that sum
+	metaIn map[string][]string // sum → the distributions whose metainfo it is (membership checks)
 
 	// pending holds, per distribution whose view is being built, the state changes stored since
 	// the build began: the built view takes them in rather than being thrown away, so a view
@@ -204,7 +205,7 @@ type stateChange struct {
 
 func newViews() *views {
 	return &views{byID: map[string]*distView{}, gen: map[string]uint64{}, build: map[string]*sync.Mutex{},
-		locks: map[string]*sync.Mutex{}, meta: map[string][]byte{}, metaOf: map[string]string{},
+		locks: map[string]*sync.Mutex{}, meta: map[string][]byte{}, metaOf: map[string]string{}, metaIn: map[string][]string{},
 		pending: map[string][]stateChange{}}
 }
 
@@ -225,6 +226,9 @@ func (vs *views) metaSum(distID string, mi []byte) string {
 	vs.mu.Lock()
 	vs.metaOf[distID] = sum
 	vs.meta[sum] = mi
+	if !slices.Contains(vs.metaIn[sum], distID) {
+		vs.metaIn[sum] = append(vs.metaIn[sum], distID)
+	}
 	vs.mu.Unlock()
 	return sum
 }

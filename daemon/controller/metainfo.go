@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"dist/core/api"
 	"dist/core/content"
@@ -48,4 +49,29 @@ func (s *Server) mayPutMetainfo(r *http.Request, d api.Distribution) error {
 		return fmt.Errorf("read relay assignment of %s: %w", d.ID, err)
 	}
 	return nil
+}
+
+// mayReadMetainfo admits a host to the metainfo whose bytes hash to sum only when it takes part in
+// a distribution of it (relay, client or publisher): the metainfo holds the info hash, which is
+// what lets a peer into the swarm (core/swarm's membership check). Over plain HTTP no host is
+// named and the check cannot be made (lab mode).
+func (s *Server) mayReadMetainfo(r *http.Request, sum string) error {
+	c := callerOf(r)
+	if c.kind != callerHost || !c.verified {
+		return nil
+	}
+	s.views.mu.Lock()
+	ids := slices.Clone(s.views.metaIn[sum])
+	s.views.mu.Unlock()
+	for _, id := range ids {
+		member := false
+		err := s.withView(r.Context(), id, func(v *distView) {
+			member = v.d.Publisher == c.name || v.members[api.AssignmentID(id, c.name, api.RoleClient)] != nil ||
+				v.members[api.AssignmentID(id, c.name, api.RoleRelay)] != nil
+		})
+		if err == nil && member {
+			return nil
+		}
+	}
+	return errorf(http.StatusForbidden, codeForbidden, "host %s takes part in no distribution of metainfo %s: a host reads only the metainfo of its own tasks", c.name, sum)
 }

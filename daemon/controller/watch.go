@@ -110,6 +110,9 @@ func (s *Server) getMetainfo(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return errorf(http.StatusNotFound, codeNotFound, "metainfo %s is not known here: watch again for the current one", sum)
 	}
+	if err := s.mayReadMetainfo(r, sum); err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/x-bittorrent")
 	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
 	w.Header().Set("ETag", `"`+sum+`"`)
