@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,10 +24,12 @@ type corruptRelay struct {
 	served atomic.Int64 // range answers spoiled
 }
 
-func newCorruptRelay(t *testing.T, upstream string) *corruptRelay {
+// It fetches from upstream as the host whose TLS is given (a member of the distribution: a host
+// serves content only to those).
+func newCorruptRelay(t *testing.T, upstream string, as *tls.Config) *corruptRelay {
 	t.Helper()
 	c := &corruptRelay{}
-	client := &http.Client{Timeout: time.Minute, Transport: anyTLS.Transport}
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: as}}
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.RequestURI(), nil)
 		if err != nil {

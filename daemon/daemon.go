@@ -172,12 +172,19 @@ func (d *Daemon) start(ctx context.Context) error {
 		Node: d.node, Devices: d.plugins, Logger: d.log.With("role", "publish"),
 	})
 
-	mux.HandleFunc("GET /v1/content/{id}", serve.Content(serve.Config{}, d.agent.Content))
-	mux.HandleFunc("HEAD /v1/content/{id}", serve.Content(serve.Config{}, d.agent.Content))
-	exch.Routes(mux)
-	mux.HandleFunc("GET "+api.PeerMetainfoPath+"{sum}", d.agent.ServeMetainfo)
-	mux.HandleFunc("GET /v1/files/{hash}", serve.Published(d.publisher.File))
-	mux.HandleFunc("HEAD /v1/files/{hash}", serve.Published(d.publisher.File))
+	// Content goes only to hosts of the distribution (members.go); in plain HTTP to anyone.
+	var mem *members
+	if d.id != nil {
+		mem = newMembers(ctl)
+	}
+	byID := func(r *http.Request) string { return r.PathValue("id") }
+	bySum := func(r *http.Request) string { return d.agent.DistOfMetainfo(r.PathValue("sum")) }
+	mux.HandleFunc("GET /v1/content/{id}", mem.guard(byID, serve.Content(serve.Config{}, d.agent.Content)))
+	mux.HandleFunc("HEAD /v1/content/{id}", mem.guard(byID, serve.Content(serve.Config{}, d.agent.Content)))
+	exch.Routes(mux, func(h http.HandlerFunc) http.HandlerFunc { return mem.guard(byID, h) })
+	mux.HandleFunc("GET "+api.PeerMetainfoPath+"{sum}", mem.guard(bySum, d.agent.ServeMetainfo))
+	mux.HandleFunc("GET /v1/files/{hash}", mem.fleetOnly(serve.Published(d.publisher.File)))
+	mux.HandleFunc("HEAD /v1/files/{hash}", mem.fleetOnly(serve.Published(d.publisher.File)))
 	met := metrics.New(metrics.Source{
 		Host: d.cfg.Name, Roles: d.cfg.Roles, Tasks: d.taskFigures, Leases: d.gates.States, Controller: d.ctrl,
 		Logger: d.log.With("role", "metrics"),

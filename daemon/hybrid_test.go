@@ -269,10 +269,12 @@ func TestHybridCorruptRelay(t *testing.T) {
 	relay := f.start("relay-1", []api.Role{api.RoleRelay}, nil)
 	f.start("blocked-1", []api.Role{api.RoleClient}, nil, fastHybrid, btBlocked, noExchange)
 
-	// A second relay whose HTTP answers are the real relay's with one byte flipped.
-	bad := newCorruptRelay(t, relay.HTTPURL())
+	// A second relay whose HTTP answers are the real relay's with one byte flipped. It fetches
+	// them with its own certificate: it is a relay of the distribution, so the real relay serves it.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	id := f.hostIdentity(ctx, "relay-bad")
+	bad := newCorruptRelay(t, relay.HTTPURL(), id.PeerConfig())
 	hostAPI := f.hostClient(ctx, "relay-bad")
 	if err := hostAPI.Register(ctx, api.Host{Name: "relay-bad", Roles: []api.Role{api.RoleRelay}, HTTPURL: bad.URL, BTAddr: "127.0.0.1:9"}); err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func TestPublishedFileSwappedIsNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := func() int {
-		resp, err := anyTLS.Get(p.Source)
+		resp, err := f.http.Get(p.Source)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,6 +47,14 @@ func TestPublishedFileSwappedIsNotServed(t *testing.T) {
 	}
 	if got := status(); got != http.StatusOK {
 		t.Fatalf("published file answers %d", got)
+	}
+	if resp, err := anyTLS.Get(p.Source); err != nil {
+		t.Errorf("published file without a host certificate: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("published file without a host certificate: %s, want 401", resp.Status)
+		}
 	}
 	// Restarted over the same file: served again.
 	f.stop("publisher")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,9 @@ type fleet struct {
 	http    *http.Client
 	daemons map[string]*daemon.Daemon
 	cancel  map[string]context.CancelFunc
+
+	ids  sync.Mutex
+	idOf map[string]*pki.Identity // hosts the test plays itself (hostIdentity)
 }
 
 const (
@@ -270,13 +274,31 @@ var anyTLS = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Confi
 // token as a daemon does and presents the certificate it got.
 func (f *fleet) hostClient(ctx context.Context, name string) *api.Client {
 	f.t.Helper()
-	id, err := joinAs(ctx, f.ctrl.HTTPURL(), f.admin.HTTP, hostToken, name, filepath.Join(f.dir, name+"-tls"))
-	if err != nil {
-		f.t.Fatalf("join %s: %v", name, err)
-	}
+	id := f.hostIdentity(ctx, name)
 	c := api.New(f.ctrl.HTTPURL(), "")
 	c.HTTP = &http.Client{Transport: api.NewTransport(&http.Transport{TLSClientConfig: id.ControllerConfig()})}
 	return c
+}
+
+// hostIdentity is the certificate of a host the test plays itself, joined once with the host
+// token and kept under the fleet's directory.
+func (f *fleet) hostIdentity(ctx context.Context, name string) *pki.Identity {
+	f.t.Helper()
+	dir := filepath.Join(f.dir, name+"-tls")
+	f.ids.Lock()
+	defer f.ids.Unlock()
+	if id := f.idOf[name]; id != nil {
+		return id
+	}
+	id, err := joinAs(ctx, f.ctrl.HTTPURL(), f.admin.HTTP, hostToken, name, dir)
+	if err != nil {
+		f.t.Fatalf("join %s: %v", name, err)
+	}
+	if f.idOf == nil {
+		f.idOf = map[string]*pki.Identity{}
+	}
+	f.idOf[name] = id
+	return id
 }
 
 // joinAs asks the controller at base for a certificate for name with token, and keeps it in dir.

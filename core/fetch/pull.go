@@ -46,6 +46,11 @@ type Pull struct {
 	// OnChunk runs after a chunk was written to Dst, concurrently for
 	// different chunks; data is valid only during the call.
 	OnChunk func(chunk int, data []byte) error
+	// Holes, when set, answers the byte ranges of chunk c that are not fetched, because their
+	// content is known to be zeros (sorted, disjoint, absolute offsets; clipped to the chunk).
+	// They read as zeros in the data OnChunk sees, and Dst is not written there, so a sparse Dst
+	// keeps its holes. A chunk that is all holes is still handed to OnChunk; skip it with Have.
+	Holes func(chunk int) []Span
 
 	// Gate, when set, admits every request (the origin's lease); nil: none.
 	Gate Gate
@@ -66,6 +71,9 @@ type Pull struct {
 	bytes atomic.Int64
 	pin   atomic.Pointer[pin]
 }
+
+// Span is a byte range of the file.
+type Span struct{ Off, Len int64 }
 
 // DefaultRetryFor is how long a chunk may keep failing when Pull.RetryFor is 0: long enough for
 // an origin that asks to wait (Retry-After, at most MaxRetryAfter) to be waited for.
@@ -203,18 +211,23 @@ func (p *Pull) Run(ctx context.Context) error {
 				}
 				off := int64(c) * p.Chunk
 				data := buf[:min(p.Chunk, p.Size-off)]
-				if err := p.fetchChunk(ctx, c, off, data); err != nil {
-					if ctx.Err() == nil {
-						fail(err)
+				segs := p.segments(c, off, data)
+				for _, s := range segs {
+					if err := p.fetchChunk(ctx, c, s.Off, data[s.Off-off:s.Off-off+s.Len]); err != nil {
+						if ctx.Err() == nil {
+							fail(err)
+						}
+						return
 					}
-					return
 				}
 				if ctx.Err() != nil {
 					return // the pull failed meanwhile: nothing more reaches Dst
 				}
-				if _, err := p.Dst.WriteAt(data, off); err != nil {
-					fail(fmt.Errorf("pull %s: write chunk %d at offset %d: %w", p.URL, c, off, err))
-					return
+				for _, s := range segs {
+					if _, err := p.Dst.WriteAt(data[s.Off-off:s.Off-off+s.Len], s.Off); err != nil {
+						fail(fmt.Errorf("pull %s: write chunk %d at offset %d: %w", p.URL, c, s.Off, err))
+						return
+					}
 				}
 				if p.OnChunk != nil {
 					if err := p.OnChunk(c, data); err != nil {
@@ -234,6 +247,32 @@ func (p *Pull) Run(ctx context.Context) error {
 		return fmt.Errorf("pull %s: %w", p.URL, err)
 	}
 	return nil
+}
+
+// segments answers the ranges of chunk c (at off, filling data) to fetch: all of it, or what lies
+// between its Holes, which are cleared in data.
+func (p *Pull) segments(c int, off int64, data []byte) []Span {
+	end := off + int64(len(data))
+	if p.Holes == nil {
+		return []Span{{off, end - off}}
+	}
+	var segs []Span
+	pos := off
+	for _, h := range p.Holes(c) {
+		from, to := max(h.Off, pos), min(h.Off+h.Len, end)
+		if from >= to {
+			continue
+		}
+		if from > pos {
+			segs = append(segs, Span{pos, from - pos})
+		}
+		clear(data[from-off : to-off])
+		pos = to
+	}
+	if pos < end {
+		segs = append(segs, Span{pos, end - pos})
+	}
+	return segs
 }
 
 // fetchChunk fills buf with the chunk at off. A retry asks only for what the

@@ -322,6 +322,18 @@ func (a *Agent) Content(distID string) *task.Task {
 	return found
 }
 
+// DistOfMetainfo answers the distribution of a task of this host whose metainfo's bytes hash to
+// sum; "" when there is none.
+func (a *Agent) DistOfMetainfo(sum string) string {
+	for _, t := range a.Tasks() {
+		spec := t.Spec()
+		if spec.MetainfoSHA256 == sum || (len(spec.Metainfo) > 0 && metaSum(spec.Metainfo) == sum) {
+			return t.DistID()
+		}
+	}
+	return ""
+}
+
 // Holds reports whether a task of this host holds a finished copy of source of size bytes.
 func (a *Agent) Holds(source string, size int64) bool {
 	for _, t := range a.Tasks() {

@@ -96,3 +96,9 @@ func (m *Metainfos) Keep(raw []byte) {
 	sum := hex.EncodeToString(h[:])
 	m.bySum[sum], m.kept[sum] = raw, time.Now()
 }
+
+// metaSum answers the hex SHA-256 of a metainfo's bytes: its name on the watch stream.
+func metaSum(raw []byte) string {
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:])
+}

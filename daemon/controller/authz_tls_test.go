@@ -158,4 +158,27 @@ func TestMetainfoOnlyForMembers(t *testing.T) {
 	if code, _ := statusCode(t, err); code != http.StatusForbidden {
 		t.Errorf("c2, in no distribution of it, reading the metainfo: %d, want 403", code)
 	}
+
+	// The membership a host serving content asks about its callers: only a member may ask.
+	id := w.Tasks[0].DistID
+	for _, c := range []struct {
+		asker, about string
+		member       bool
+		status       int
+	}{
+		{"c1", "c1", true, 0},
+		{"c1", "c2", false, 0},
+		{"c2", "c1", false, http.StatusForbidden},
+	} {
+		got, err := hostAPI[c.asker].Member(ctxT(t), id, c.about)
+		if c.status != 0 {
+			if code, _ := statusCode(t, err); code != c.status {
+				t.Errorf("%s asking whether %s takes part: %d, want %d", c.asker, c.about, code, c.status)
+			}
+			continue
+		}
+		if err != nil || got != c.member {
+			t.Errorf("%s asking whether %s takes part: %v, %v; want %v", c.asker, c.about, got, err, c.member)
+		}
+	}
 }

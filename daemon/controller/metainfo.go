@@ -65,10 +65,7 @@ func (s *Server) mayReadMetainfo(r *http.Request, sum string) error {
 	s.views.mu.Unlock()
 	for _, id := range ids {
 		member := false
-		err := s.withView(r.Context(), id, func(v *distView) {
-			member = v.d.Publisher == c.name || v.members[api.AssignmentID(id, c.name, api.RoleClient)] != nil ||
-				v.members[api.AssignmentID(id, c.name, api.RoleRelay)] != nil
-		})
+		err := s.withView(r.Context(), id, func(v *distView) { member = memberOf(v, id, c.name) })
 		if err == nil && member {
 			return nil
 		}

@@ -185,6 +185,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/distributions/{id}/cancel", admin(s.cancelDistribution))
 	mux.Handle("PUT /v1/distributions/{id}/metainfo", host(s.putMetainfo))
 	mux.Handle("GET /v1/distributions/{id}/peers", host(s.shed(s.asking, s.peers)))
+	mux.Handle("GET /v1/distributions/{id}/members/{host}", host(s.isMember))
 	mux.Handle("GET /v1/watch", host(s.watch))
 	mux.Handle("GET "+api.MetainfoPath+"{sum}", host(s.getMetainfo))
 	mux.Handle("POST /v1/report", host(s.shed(s.reporting, s.report)))

@@ -144,10 +144,17 @@ func (r *Registry) holder(id string) holder {
 	return nil
 }
 
-// Routes mounts the exchange's routes on mux.
-func (r *Registry) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/early/{id}/hashes", r.hashes)
-	mux.HandleFunc("POST /v1/early/{id}/take", r.take)
-	mux.HandleFunc("GET /v1/early/{id}/have", r.have)
-	mux.HandleFunc("GET /v1/early/{id}/piece/{i}", r.piece)
+// Routes mounts the exchange's routes on mux, each wrapped by wrap when given (the daemon admits
+// only members of the distribution named by {id}).
+func (r *Registry) Routes(mux *http.ServeMux, wrap ...func(http.HandlerFunc) http.HandlerFunc) {
+	w := func(h http.HandlerFunc) http.HandlerFunc {
+		for _, f := range wrap {
+			h = f(h)
+		}
+		return h
+	}
+	mux.HandleFunc("GET /v1/early/{id}/hashes", w(r.hashes))
+	mux.HandleFunc("POST /v1/early/{id}/take", w(r.take))
+	mux.HandleFunc("GET /v1/early/{id}/have", w(r.have))
+	mux.HandleFunc("GET /v1/early/{id}/piece/{i}", w(r.piece))
 }

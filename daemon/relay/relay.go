@@ -1,5 +1,6 @@
 // Package relay runs a relay task: it pulls the source with parallel Range requests (under the
-// origin's lease, or from the relay ahead of it), records and hashes every piece as it lands,
+// origin's lease, or from the relay ahead of it), records and hashes every piece as it lands
+// (the zero pieces a published file's metainfo marks are written here, never pulled: zero.go),
 // serves what it has over HTTP and BitTorrent while it still pulls, publishes the metainfo (with
 // the whole-file SHA-256) when the source came without one, then keeps seeding.
 package relay
@@ -102,6 +103,8 @@ type pull struct {
 	pc       *pulled
 	tor      *swarm.Torrent
 	src      *early.Source // the pieces given to clients while the pull runs; nil: none
+	// zeroBytes is the bytes of the zero pieces the relay wrote itself instead of pulling (zero.go).
+	zeroBytes int64
 }
 
 // Run is the task.Runner of relay tasks.
@@ -149,6 +152,8 @@ func (p *pull) open() error {
 		return fmt.Errorf("relay directory %s: %w", dir, err)
 	}
 	p.dataPath = filepath.Join(dir, task.SafeName(p.spec.Name))
+	_, serr := os.Stat(p.dataPath)
+	created := errors.Is(serr, os.ErrNotExist)
 	f, err := os.OpenFile(p.dataPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("relay file %s: %w", p.dataPath, err)
@@ -167,6 +172,12 @@ func (p *pull) open() error {
 		return err
 	}
 	p.f, p.rec = f, rec
+	if p.zeroBytes, err = p.fillZeros(created); err != nil {
+		rec.Close()
+		f.Close()
+		return err
+	}
+	p.t.Zero.Store(p.zeroBytes)
 	p.pc = newPulled(p.size, p.pieceLen, p.per, p.threshold(), p.r.cfg.StartWaiters)
 	for i := range p.n {
 		if rec.Complete(i) {
@@ -187,8 +198,11 @@ func (p *pull) open() error {
 		}
 	}
 	p.t.Have.Store(p.pc.held())
-	if p.pc.held() > 0 {
+	if p.pc.held() > p.zeroBytes {
 		p.log.Info("relay resumes pull", "have", p.pc.held(), "size", p.size)
+	}
+	if p.zeroBytes > 0 {
+		p.log.Info("relay writes the zero pieces itself", "bytes_zero", p.zeroBytes, "size", p.size)
 	}
 	p.t.Serve(pf)
 	return nil
@@ -209,7 +223,7 @@ func (p *pull) run(ctx context.Context) error {
 			return err
 		}
 
-		p.t.Go(func() { p.t.Sample(ctx, p.tor, nil) })
+		p.t.Go(func() { p.sample(ctx) })
 	}
 	// The whole-file checksum follows the pull in file order, so it is ready with the last piece.
 	var sum atomic.Value
@@ -231,7 +245,7 @@ func (p *pull) run(ctx context.Context) error {
 	}
 	p.rec.Flush()
 	p.t.SetDone(time.Now().UnixMilli())
-	p.log.Info("relay pulled source", "bytes", p.size, "from_origin", p.t.HTTPOrigin.Load(), "from_relays", p.t.HTTPRelay.Load(),
+	p.log.Info("relay pulled source", "bytes", p.size, "zero", p.zeroBytes, "from_origin", p.t.HTTPOrigin.Load(), "from_relays", p.t.HTTPRelay.Load(),
 		"took", time.Since(start).Round(time.Millisecond))
 
 	if !p.meta.Known() {
@@ -257,7 +271,7 @@ func (p *pull) run(ctx context.Context) error {
 	if err := p.seed(ctx); err != nil {
 		return err
 	}
-	p.t.Sample(ctx, p.tor, nil)
+	p.sample(ctx)
 	return nil
 }
 
@@ -373,6 +387,9 @@ func (p *pull) from(ctx context.Context, url string, fromOrigin bool) error {
 		Have:    p.pc.chunkHave,
 		Next:    p.pc.picker(),
 		OnChunk: p.onChunk,
+	}
+	if p.hasZeros() {
+		fp.Holes = p.holes // zero pieces are the relay's own (zero.go)
 	}
 	if fromOrigin {
 		fp.Gate = env.Gates.Relay(url) // from a relay the pull needs no lease

@@ -161,6 +161,9 @@ func (t *Task) takeMetainfo(mi []byte) {
 func (t *Task) Update(n api.Task) {
 	t.mu.Lock()
 	known := t.meta.Known() || t.metaErr != nil
+	if n.MetainfoSHA256 != "" {
+		t.spec.MetainfoSHA256 = n.MetainfoSHA256 // what this host serves its metainfo by (swarmmeta)
+	}
 	t.takeMetainfo(n.Metainfo)
 	now := t.meta.Known()
 	t.mu.Unlock()
