@@ -177,6 +177,7 @@ func (p *pull) open() error {
 		f.Close()
 		return err
 	}
+	p.t.ZeroOwn.Store(p.zeroBytes)
 	p.t.Zero.Store(p.zeroBytes)
 	p.pc = newPulled(p.size, p.pieceLen, p.per, p.threshold(), p.r.cfg.StartWaiters)
 	for i := range p.n {
@@ -223,7 +224,7 @@ func (p *pull) run(ctx context.Context) error {
 			return err
 		}
 
-		p.t.Go(func() { p.sample(ctx) })
+		p.t.Go(func() { p.t.Sample(ctx, p.tor, nil) })
 	}
 	// The whole-file checksum follows the pull in file order, so it is ready with the last piece.
 	var sum atomic.Value
@@ -271,7 +272,7 @@ func (p *pull) run(ctx context.Context) error {
 	if err := p.seed(ctx); err != nil {
 		return err
 	}
-	p.sample(ctx)
+	p.t.Sample(ctx, p.tor, nil)
 	return nil
 }
 

@@ -2,10 +2,8 @@ package relay
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"dist/core/content"
 	"dist/core/fetch"
@@ -89,24 +87,4 @@ func zeroRange(f *os.File, off, l int64) error {
 		l -= k
 	}
 	return nil
-}
-
-// sample copies the seeding torrent's counters into the task until ctx ends, as task.Sample does,
-// adding the zero pieces the relay wrote itself to the torrent's bytes_zero.
-func (p *pull) sample(ctx context.Context) {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st := p.tor.Stats()
-		p.t.BT.Store(st.BytesBT)
-		p.t.Up.Store(st.BytesUp)
-		p.t.Zero.Store(p.zeroBytes + st.BytesZero)
-		p.t.Kept.Store(st.BytesKept)
-		p.t.PeerConns.Store(int64(st.Peers))
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }

@@ -121,6 +121,9 @@ type Task struct {
 	HTTPPeers                           atomic.Int64 // bytes from peers over HTTP before the metainfo (reported with BT's: the swarm's)
 	HTTPBadPieces                       atomic.Int64 // pieces fetched over HTTP that failed their hash
 	Zero, Kept                          atomic.Int64 // bytes written as zeros here, bytes kept from the older version
+	// ZeroOwn is the zero bytes the task wrote itself outside the torrent (a relay's zero
+	// pieces); Sample adds them to the torrent's.
+	ZeroOwn atomic.Int64
 	Complete                            atomic.Bool  // every byte is here and verified
 
 	ctx    context.Context
@@ -445,7 +448,7 @@ func (t *Task) Sample(ctx context.Context, tor *swarm.Torrent, done <-chan struc
 		st := tor.Stats()
 		t.BT.Store(st.BytesBT)
 		t.Up.Store(st.BytesUp)
-		t.Zero.Store(st.BytesZero)
+		t.Zero.Store(t.ZeroOwn.Load() + st.BytesZero)
 		t.Kept.Store(st.BytesKept)
 		t.PeerConns.Store(int64(st.Peers))
 		if t.spec.Role == api.RoleClient {
