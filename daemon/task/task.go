@@ -123,8 +123,8 @@ type Task struct {
 	Zero, Kept                          atomic.Int64 // bytes written as zeros here, bytes kept from the older version
 	// ZeroOwn is the zero bytes the task wrote itself outside the torrent (a relay's zero
 	// pieces); Sample adds them to the torrent's.
-	ZeroOwn atomic.Int64
-	Complete                            atomic.Bool  // every byte is here and verified
+	ZeroOwn  atomic.Int64
+	Complete atomic.Bool // every byte is here and verified
 
 	ctx    context.Context
 	cancel context.CancelFunc
