@@ -62,7 +62,9 @@ func (s *Server) liveForJoin(ctx context.Context) ([]api.Distribution, error) {
 	now := s.now()
 	s.joinMu.Lock()
 	defer s.joinMu.Unlock()
-	if s.joinList != nil && now.Sub(s.joinAt) < joinListFresh && !now.Before(s.joinAt) {
+	// joinAt, not the list, says whether it was listed: an empty list (nothing live, the common
+	// case of a fleet starting) is kept too, or every registration would read the store.
+	if !s.joinAt.IsZero() && now.Sub(s.joinAt) < joinListFresh && !now.Before(s.joinAt) {
 		return s.joinList, nil
 	}
 	ds, err := s.live(ctx)
@@ -76,6 +78,6 @@ func (s *Server) liveForJoin(ctx context.Context) ([]api.Distribution, error) {
 // forgetLive makes the next joiner list the live distributions again.
 func (s *Server) forgetLive() {
 	s.joinMu.Lock()
-	s.joinList = nil
+	s.joinList, s.joinAt = nil, time.Time{}
 	s.joinMu.Unlock()
 }

@@ -240,3 +240,30 @@ func TestStateChangeCostsO1AtFleetScale(t *testing.T) {
 		t.Errorf("distribution %s: done %d failed %d; want active, 2, 1", got.State, got.Done, got.Failed)
 	}
 }
+
+// TestFleetStartReadsNoDistributions: a fleet registering while nothing is live costs one listing
+// of the distributions per joinListFresh, not one per host (an empty list is kept too).
+func TestFleetStartReadsNoDistributions(t *testing.T) {
+	t.Parallel()
+	sq, err := store.Open(filepath.Join(t.TempDir(), "controller.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sq.Close() })
+	cs := &countingStore{SQLite: sq, calls: map[string]int{}}
+	c := &clock{t: time.UnixMilli(1_700_000_000_000).UTC()}
+	srv := controller.New(cs, controller.Options{AdminToken: adminToken, HostToken: hostToken, Now: c.Now})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	host := api.New(ts.URL, hostToken)
+	const hosts = 200
+	for i := range hosts {
+		h := api.Host{Name: fmt.Sprintf("c%03d", i), Roles: []api.Role{api.RoleClient}, BTAddr: "10.0.0.1:6881"}
+		if err := host.Register(ctxT(t), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls, _ := cs.take(); calls["Distributions"] > 1 {
+		t.Errorf("%d registrations listed the distributions %d times, want at most once", hosts, calls["Distributions"])
+	}
+}
