@@ -106,7 +106,7 @@ func (p *Postgres) Lead(ctx context.Context, key int64, retry time.Duration, fn 
 				return err
 			}
 			if !got {
-				return errors.New("held by another controller")
+				return nil // held by another controller: the connection goes back to the pool
 			}
 			lctx, cancel := context.WithCancel(ctx)
 			defer cancel()
