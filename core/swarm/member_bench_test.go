@@ -2,10 +2,8 @@ package swarm
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,51 +26,7 @@ func BenchmarkSwarmCrypto(b *testing.B) {
 }
 
 func benchSwarmCrypto(b *testing.B, c btCrypto) {
-	const size, leechers = 128 * mib, 4
-	dir := b.TempDir()
-	src := makeSource(b, dir, size, 99)
-	cfg := Config{Logger: testLogger(b), crypto: c}
-	seedNode := newNode(b, cfg)
-	add(b, seedNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
-
-	b.SetBytes(size * leechers)
-	var cpu float64
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		var ts []*Torrent
-		addrs := []string{seedNode.Addr()}
-		nodes := make([]*Node, 0, leechers)
-		for j := range leechers {
-			n, err := New(Config{ListenAddr: "127.0.0.1:0", Logger: cfg.Logger, crypto: c})
-			if err != nil {
-				b.Fatal(err)
-			}
-			nodes = append(nodes, n)
-			addrs = append(addrs, n.Addr())
-			ts = append(ts, add(b, n, Spec{Meta: src.meta, DataPath: filepath.Join(dir, fmt.Sprint(i), fmt.Sprint(j), "out.img")}))
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		cpu0 := processCPU()
-		b.StartTimer()
-		for _, t := range ts {
-			t.AddPeers(addrs)
-		}
-		for _, t := range ts {
-			waitDone(b, ctx, t)
-		}
-		b.StopTimer()
-		cpu += processCPU() - cpu0
-		cancel()
-		for j, n := range nodes {
-			ts[j].Drop(true)
-			n.Close()
-		}
-		b.StartTimer()
-	}
-	if cpu >= 0 {
-		b.ReportMetric(cpu/(float64(b.N)*float64(size*leechers)/(1<<30)), "cpu-s/GiB")
-	}
+	benchFanOut(b, Config{Logger: testLogger(b), crypto: c})
 }
 
 // BenchmarkStrangerRefused measures what a stranger's connection costs a seeding node: each op
