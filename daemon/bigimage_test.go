@@ -87,6 +87,21 @@ func TestBigImageZeroAndDelta(t *testing.T) {
 	}
 }
 
+// garbageTarget answers a device destination of size bytes full of fill: a loop device over a
+// file where this machine can make one, else the file itself (behind the partition plugin).
+func garbageTarget(t *testing.T, f *fleet, size int, fill byte) string {
+	t.Helper()
+	img := filepath.Join(f.dir, "target.img")
+	if err := os.WriteFile(img, bytes.Repeat([]byte{fill}, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if dev := loopDevice(t, img); dev != "" {
+		return dev
+	}
+	t.Log("no loop device: the target is a file behind the plugin")
+	return img
+}
+
 // The same on a device destination through the partition plugin (a loop device where this
 // machine can make one, else a file behind the plugin): a target full of garbage gets the zero
 // pieces written locally and fetches only the data pieces, then v2 updates it in place fetching
@@ -108,16 +123,7 @@ func TestBigImageOnDevice(t *testing.T) {
 	v2 := bytes.Clone(v1)
 	v2[2*pl+5] ^= 1
 	v2[31*pl+5] ^= 1
-	img := filepath.Join(f.dir, "target.img")
-	if err := os.WriteFile(img, bytes.Repeat([]byte{0xa5}, size), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	target := img
-	if dev := loopDevice(t, img); dev != "" {
-		target = dev
-	} else {
-		t.Log("no loop device: the target is a file behind the plugin")
-	}
+	target := garbageTarget(t, f, size, 0xa5)
 	f.start("publisher", []api.Role{api.RoleClient}, nil)
 	f.start("client-1", []api.Role{api.RoleClient}, nil, withPlugins(pdir))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

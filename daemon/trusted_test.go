@@ -249,16 +249,7 @@ func TestTrustedOnDevice(t *testing.T) {
 	if err := os.WriteFile(gen, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	img := filepath.Join(f.dir, "target.img")
-	if err := os.WriteFile(img, bytes.Repeat([]byte{0x5a}, size), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	target := img
-	if dev := loopDevice(t, img); dev != "" {
-		target = dev
-	} else {
-		t.Log("no loop device: the target is a file behind the plugin")
-	}
+	target := garbageTarget(t, f, size, 0x5a)
 	var mu sync.Mutex
 	var checks []map[string]any
 	f.start("publisher", []api.Role{api.RoleClient}, nil)
