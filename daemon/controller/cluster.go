@@ -45,9 +45,7 @@ type cluster struct {
 	kick  chan struct{}
 
 	leading atomic.Bool // this controller runs the lifecycle (deadlines, lost relays)
-
-	sent, applied atomic.Int64 // lines, for tests and metrics
-	onApply       func()       // tests: called after each payload from another controller
+	onApply func()      // tests: called after each payload from another controller
 }
 
 // clusterQueueMax bounds the lines waiting for the bus: beyond it they are replaced by one R,
@@ -183,7 +181,6 @@ func (s *Server) clusterSend(ctx context.Context) {
 			continue
 		}
 		wait = 100 * time.Millisecond
-		c.sent.Add(int64(len(lines)))
 	}
 }
 
@@ -282,7 +279,6 @@ func (s *Server) clusterApply(payload string) {
 	} else if len(wake) > 0 {
 		s.notify.wakeHostsLocal(wake)
 	}
-	s.cluster.applied.Add(1)
 	if f := s.cluster.onApply; f != nil {
 		f()
 	}
