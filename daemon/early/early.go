@@ -27,7 +27,10 @@ type Config struct {
 	// Coalesce is how long a have answer waits after a change, so one answer carries several.
 	Coalesce time.Duration
 	// Workers is how many pieces a client fetches from its peers at once; PerPeer how many of
-	// them from one peer.
+	// them from one peer. A piece fetch is bound by its round trips, not by the link, so the
+	// intake is about Workers pieces per fetch time: with 6 in flight, clients of a relay sending
+	// 89 Mbit/s took only 91 % of it and finished 4 s after the relay (netlab, 8 hosts); with 12
+	// they keep up with it and finish within a second of it.
 	Workers, PerPeer int
 	// PieceTimeout bounds one piece fetch.
 	PieceTimeout time.Duration
@@ -41,8 +44,8 @@ const (
 	DefaultWait         = 20 * time.Second
 	DefaultTakeWait     = time.Second
 	DefaultCoalesce     = 150 * time.Millisecond
-	DefaultWorkers      = 6
-	DefaultPerPeer      = 2
+	DefaultWorkers      = 12
+	DefaultPerPeer      = 3
 	DefaultPieceTimeout = 30 * time.Second
 	DefaultStall        = 5 * time.Second
 	// DefaultGrace is how long after a piece was given the relay gives it again to a client in
