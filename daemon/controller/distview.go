@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,13 +27,15 @@ type distView struct {
 	relays  []*member
 	idx     map[string]map[string]*member // class key → host → member (keys: classKeys)
 
-	pointKey string            // the live relays pointing was computed for
-	point    map[string]string // client → relay
-	pointRev uint64            // rev when the live relays were last looked at
-	pointAt  time.Time         // and when
+	pointLive []string          // the live relays pointing was computed for, in v.relays' order
+	point     map[string]string // client → relay
+	liveBuf   []api.Host        // reused by pointed: looking at the relays allocates nothing
+	pointRev  uint64            // relayRev when the live relays were last looked at
+	pointAt   time.Time         // and when
 
-	rev     uint64                 // bumped by every change of the tracker index
-	answers map[string]*peersEntry // recent peers answers (peers.go)
+	rev      uint64                 // bumped by every change of the tracker index
+	relayRev uint64                 // bumped by the changes of it that move a relay (pointed)
+	answers  map[string]*peersEntry // recent peers answers (peers.go)
 }
 
 // member is one assignment in a view.
@@ -99,6 +100,9 @@ func subnetOf(h api.Host) string {
 
 func (v *distView) index(m *member) {
 	v.rev++
+	if m.role != api.RoleClient {
+		v.relayRev++
+	}
 	m.cls = classOf(m.role, m.state)
 	if m.cls == 0 {
 		return
@@ -115,6 +119,9 @@ func (v *distView) index(m *member) {
 
 func (v *distView) unindex(m *member) {
 	v.rev++
+	if m.role != api.RoleClient {
+		v.relayRev++
+	}
 	if m.cls == 0 {
 		return
 	}
@@ -420,26 +427,28 @@ func (vs *views) applyStates(changed map[string]api.TaskState) {
 // pointed answers the relay client is pointed at. Pointing is computed over the whole
 // distribution once per set of live relays (selection.Point), not per ask.
 func (v *distView) pointed(client string, alive func(name string) (api.Host, bool), now time.Time) string {
-	// Relays come and go by their state (setState bumps rev) and by time (online): the set is
-	// looked at again on a change, or after pointFresh, not on every ask.
-	if v.point != nil && v.pointRev == v.rev && now.Sub(v.pointAt) < pointFresh && !now.Before(v.pointAt) {
+	// Relays come and go by their state (setState bumps relayRev) and by time (online): the set
+	// is looked at again on a change of a relay, or after pointFresh, not on every ask (nor on
+	// each of a push's client changes, which move no relay).
+	if v.point != nil && v.pointRev == v.relayRev && now.Sub(v.pointAt) < pointFresh && !now.Before(v.pointAt) {
 		return v.point[client]
 	}
-	v.pointRev, v.pointAt = v.rev, now
-	var live []api.Host
-	var key strings.Builder
+	v.pointRev, v.pointAt = v.relayRev, now
+	// The live relays are compared in place with those of the last pointing: during a push the
+	// set is looked at about once per ask and rarely differs.
+	live := v.liveBuf[:0]
+	same := v.point != nil
 	for _, r := range v.relays {
 		if r.state.Stopped() {
 			continue
 		}
 		if h, ok := alive(r.host); ok {
+			same = same && len(live) < len(v.pointLive) && v.pointLive[len(live)] == r.host
 			live = append(live, h)
-			key.WriteString(r.host)
-			key.WriteByte(0)
 		}
 	}
-	k := key.String()
-	if v.point == nil || v.pointKey != k {
+	v.liveBuf = live
+	if !same || len(live) != len(v.pointLive) {
 		var clients []api.Host
 		for _, m := range v.members {
 			if m.role == api.RoleClient {
@@ -447,7 +456,10 @@ func (v *distView) pointed(client string, alive func(name string) (api.Host, boo
 			}
 		}
 		v.point = selection.Point(live, clients)
-		v.pointKey = k
+		v.pointLive = v.pointLive[:0]
+		for _, h := range live {
+			v.pointLive = append(v.pointLive, h.Name)
+		}
 	}
 	return v.point[client]
 }
@@ -459,10 +471,14 @@ func (v *distView) pointed(client string, alive func(name string) (api.Host, boo
 //
 // asker names the host the relay pointing is for; self, whose name is left out, may be a copy of
 // it without a name (an answer kept for others of its kind).
-func (v *distView) peerCands(self api.Host, asker string, limit int, online func(name string) (api.Host, bool), now time.Time) []selection.PeerCand {
-	site, subnet := self.Labels[selection.SiteLabel], subnetOf(self)
-	taken := map[string]bool{self.Name: true}
-	var out []selection.PeerCand
+//
+// subnet is subnetOf(self). The candidates are appended to sc's buffer, which the caller gives
+// back once they are ordered.
+func (v *distView) peerCands(self api.Host, subnet, asker string, limit int, online func(name string) (api.Host, bool), now time.Time, sc *candScratch) []selection.PeerCand {
+	site := self.Labels[selection.SiteLabel]
+	taken := sc.taken
+	taken[self.Name] = true
+	out := sc.cands[:0]
 	add := func(m *member, pointed bool) {
 		if taken[m.host] || len(out) >= limit {
 			return

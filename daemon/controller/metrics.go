@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,8 @@ type serverMetrics struct {
 	wakeups   *prometheus.CounterVec   // cause
 	watchSize prometheus.Histogram
 	leases    *prometheus.CounterVec // origin, outcome
+
+	series sync.Map // routeClass → routeObservers (observers)
 }
 
 // Watch wake causes and lease outcomes, as label values.
@@ -164,9 +167,31 @@ func (m *serverMetrics) instrument(h http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		m.requests.WithLabelValues(route, strconv.Itoa(status/100)+"xx").Observe(time.Since(start).Seconds())
-		m.respBytes.WithLabelValues(route).Observe(float64(cw.n))
+		o := m.observers(route, status/100)
+		o.dur.Observe(time.Since(start).Seconds())
+		o.size.Observe(float64(cw.n))
 	})
+}
+
+// routeClass names the series of one route and status class.
+type routeClass struct {
+	route string
+	class int
+}
+
+// routeObservers are the series of one routeClass.
+type routeObservers struct{ dur, size prometheus.Observer }
+
+// observers answers the series of route and status class, looked up once: every request of a
+// fleet records two, and finding them by their label values each time allocated and hashed.
+func (m *serverMetrics) observers(route string, class int) routeObservers {
+	k := routeClass{route, class}
+	if o, ok := m.series.Load(k); ok {
+		return o.(routeObservers)
+	}
+	o := routeObservers{m.requests.WithLabelValues(route, strconv.Itoa(class)+"xx"), m.respBytes.WithLabelValues(route)}
+	m.series.Store(k, o)
+	return o
 }
 
 // watchAnswered counts one watch answer and its size.

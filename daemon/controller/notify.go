@@ -46,7 +46,15 @@ func (b *notifier) version(host string) (string, <-chan struct{}, <-chan struct{
 		hw = &hostWake{ch: make(chan struct{})}
 		b.hosts[host] = hw
 	}
-	return b.nonce + ":" + strconv.FormatUint(b.epoch, 10) + "." + strconv.FormatUint(hw.n, 10), b.all, hw.ch
+	// Built in one buffer: every watch asks for its version, and piecing it together allocated
+	// each number apart.
+	var buf [64]byte
+	v := append(buf[:0], b.nonce...)
+	v = append(v, ':')
+	v = strconv.AppendUint(v, b.epoch, 10)
+	v = append(v, '.')
+	v = strconv.AppendUint(v, hw.n, 10)
+	return string(v), b.all, hw.ch
 }
 
 // wake records a change that may touch any host's tasks and releases every held watch, here and

@@ -2,8 +2,8 @@ package controller
 
 import (
 	"encoding/json"
-	"hash/fnv"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -30,7 +30,6 @@ type peersEntry struct {
 	at    time.Time
 	rev   uint64
 	peers []api.Peer
-	names map[string]bool
 	once  sync.Once
 	enc   []byte // the answer of the first maxPeers, encoded once
 }
@@ -40,7 +39,7 @@ type peersEntry struct {
 // near ones first, and only they are ordered; neither the fleet nor the store is read.
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	name := r.URL.Query().Get("host")
+	name := queryValue(r.URL.RawQuery, "host")
 	if name == "" {
 		return badRequest("host is missing: ask as ?host=NAME")
 	}
@@ -71,6 +70,8 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		rev   uint64
 		cands []selection.PeerCand
 	)
+	subnet := subnetOf(self) // parsed once per ask, for the key and the candidates
+	sc := candsPool.Get().(*candScratch)
 	// For any host of the kind: nobody is left out here, the asker is at serving time.
 	anyone := self
 	anyone.Name = ""
@@ -78,23 +79,23 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	err = s.withView(ctx, id, func(v *distView) {
 		s.hosts.mu.RLock()
 		defer s.hosts.mu.RUnlock()
-		key, rev = peersKey(v, self, online, now), v.rev
+		key, rev = peersKey(v, self, subnet, online, now), v.rev
 		if old := v.answers[key]; old != nil && old.rev == v.rev && now.Sub(old.at) < peersFresh && !now.Before(old.at) {
 			e = old
 			return
 		}
-		cands = v.peerCands(anyone, self.Name, maxPeers+1, online, now)
+		cands = v.peerCands(anyone, subnet, self.Name, maxPeers+1, online, now, sc)
 	})
 	if err != nil {
+		sc.put(cands)
 		return err
 	}
-	if e == nil {
+	if e != nil {
+		sc.put(nil) // a kept answer: no candidates were looked up
+	} else {
 		// Ordered outside the views' lock; kept for the next asker of its kind.
 		e = &peersEntry{at: now, rev: rev, peers: selection.OrderPeers(anyone, cands, maxPeers+1)}
-		e.names = make(map[string]bool, len(e.peers))
-		for _, p := range e.peers {
-			e.names[p.Host] = true
-		}
+		sc.put(cands)
 		_ = s.withView(ctx, id, func(v *distView) {
 			if v.rev != rev {
 				return // changed meanwhile: this answer is for this asker only
@@ -105,7 +106,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 			v.answers[key] = e
 		})
 	}
-	if e.names[name] {
+	if slices.ContainsFunc(e.peers, func(p api.Peer) bool { return p.Host == name }) { // maxPeers+1: no index needed
 		// The asker is in the kept answer: it gets the others.
 		out := make([]api.Peer, 0, len(e.peers))
 		for _, p := range e.peers {
@@ -113,7 +114,11 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 				out = append(out, p)
 			}
 		}
-		writeJSON(w, http.StatusOK, api.Peers{Peers: out[:min(len(out), maxPeers)]})
+		b := appendPeers(make([]byte, 0, 128*len(out)), out[:min(len(out), maxPeers)])
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b)
 		return nil
 	}
 	b := e.encoded()
@@ -125,22 +130,96 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// candScratch is the candidates buffer of one peers ask: each candidate carries a whole host, and
+// the buffer is used for one ordering only (OrderPeers copies what it keeps).
+type candScratch struct {
+	cands []selection.PeerCand
+	taken map[string]bool
+}
+
+var candsPool = sync.Pool{New: func() any {
+	return &candScratch{cands: make([]selection.PeerCand, 0, maxPeers+1), taken: make(map[string]bool, maxPeers+2)}
+}}
+
+// put gives the buffer back, cands (its buffer, grown) emptied so that it holds no host.
+func (sc *candScratch) put(cands []selection.PeerCand) {
+	if cands != nil {
+		clear(cands)
+		sc.cands = cands[:0]
+	}
+	clear(sc.taken)
+	candsPool.Put(sc)
+}
+
 // encoded answers the JSON answer of the entry's first maxPeers peers, encoding it once.
 func (e *peersEntry) encoded() []byte {
 	e.once.Do(func() {
-		b, err := json.Marshal(api.Peers{Peers: e.peers[:min(len(e.peers), maxPeers)]})
-		if err == nil {
-			e.enc = append(b, '\n')
-		}
+		ps := e.peers[:min(len(e.peers), maxPeers)]
+		e.enc = appendPeers(make([]byte, 0, 128*len(ps)), ps)
 	})
 	return e.enc
 }
 
-// peersKey names the kind of answer self gets: its site, subnet and the relay it is pointed at
-// decide what OrderPeers ranks first, and its name picks one of the variants. v's lock is held.
-func peersKey(v *distView, self api.Host, online func(string) (api.Host, bool), now time.Time) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(self.Name))
-	return self.Labels[selection.SiteLabel] + "|" + subnetOf(self) + "|" + v.pointed(self.Name, online, now) +
-		"|" + strconv.Itoa(int(h.Sum32()%peersVariants))
+// appendPeers appends what json.NewEncoder(w).Encode(api.Peers{Peers: ps}) writes, newline
+// included: a peers answer is most of a push's tracker work, and encoding/json's reflection on
+// each of them cost more than choosing them.
+func appendPeers(b []byte, ps []api.Peer) []byte {
+	if ps == nil {
+		return append(b, `{"peers":null}`+"\n"...)
+	}
+	b = append(b, `{"peers":[`...)
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"host":`...)
+		b = appendJSONString(b, p.Host)
+		b = append(b, `,"bt_addr":`...)
+		b = appendJSONString(b, p.BTAddr)
+		if p.HTTPURL != "" {
+			b = append(b, `,"http_url":`...)
+			b = appendJSONString(b, p.HTTPURL)
+		}
+		if p.Relay {
+			b = append(b, `,"relay":true`...)
+		}
+		if p.Complete {
+			b = append(b, `,"complete":true`...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}\n"...)
+}
+
+// appendJSONString appends s as encoding/json writes it. Names, addresses and URLs are plain
+// ASCII and go as they are; anything json would escape (quotes, controls, <, >, &, non-ASCII) is
+// left to json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// peersKey names the kind of answer self gets: its site, subnet (subnetOf(self)) and the relay it
+// is pointed at decide what OrderPeers ranks first, and its name picks one of the variants. v's
+// lock is held.
+func peersKey(v *distView, self api.Host, subnet string, online func(string) (api.Host, bool), now time.Time) string {
+	return self.Labels[selection.SiteLabel] + "|" + subnet + "|" + v.pointed(self.Name, online, now) +
+		"|" + strconv.Itoa(int(fnv32a(self.Name)%peersVariants))
+}
+
+// fnv32a is hash/fnv's 32-bit FNV-1a of s, without a hash.Hash to allocate per ask.
+func fnv32a(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }

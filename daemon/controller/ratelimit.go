@@ -2,7 +2,9 @@ package controller
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +83,7 @@ func (l *hostLimiter) sweep(now time.Time) {
 func (s *Server) limitHost(w http.ResponseWriter, r *http.Request, c caller) error {
 	key := c.name
 	if !c.verified {
-		key = r.URL.Query().Get("host")
+		key = queryValue(r.URL.RawQuery, "host")
 	}
 	if key == "" {
 		return nil
@@ -95,4 +97,36 @@ func (s *Server) limitHost(w http.ResponseWriter, r *http.Request, c caller) err
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	return errorf(http.StatusTooManyRequests, api.CodeOverloaded,
 		"host %s sends more than %d requests a second: ask again in %d s", key, int(s.trust.limiter.rate), secs)
+}
+
+// queryValue answers r.URL.Query().Get(key) for a raw query without parsing all of it into a
+// map: a host's calls name it in the query, and each look at it parsed the whole query anew.
+func queryValue(raw, key string) string {
+	if strings.Count(raw, "&") >= 8 {
+		q, _ := url.ParseQuery(raw) // many parameters: url's own parse, with its bound on them
+		return q.Get(key)
+	}
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if kv == "" || strings.Contains(kv, ";") {
+			continue // url.ParseQuery skips these
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		if k, err := unescapeQuery(k); err != nil || k != key {
+			continue
+		}
+		if v, err := unescapeQuery(v); err == nil {
+			return v
+		}
+	}
+	return ""
+}
+
+// unescapeQuery is url.QueryUnescape, which allocates only when there is something to unescape.
+func unescapeQuery(s string) (string, error) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
 }

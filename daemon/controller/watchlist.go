@@ -99,20 +99,27 @@ func (s *Server) hostTasksFromViews(ctx context.Context, host string) ([]api.Tas
 		if wd.state.Ended() && !wd.ended.After(cutoff) {
 			continue
 		}
-		var found []api.Task
+		start := len(tasks) // its tasks go straight into the answer
 		var mi []byte
 		err := s.withView(ctx, wd.id, func(v *distView) {
 			d := v.d
 			if !watchable(d, cutoff) {
 				return // its state moved since the list was read
 			}
-			for _, role := range []api.Role{api.RoleRelay, api.RoleClient} {
-				m := v.members[api.AssignmentID(d.ID, host, role)]
+			for _, role := range [...]api.Role{api.RoleRelay, api.RoleClient} {
+				// api.AssignmentID in a stack buffer: a lookup by it allocates nothing.
+				var kb [256]byte
+				k := append(kb[:0], d.ID...)
+				k = append(k, '/')
+				k = append(k, host...)
+				k = append(k, '/')
+				k = append(k, role...)
+				m := v.members[string(k)]
 				if m == nil {
 					continue
 				}
 				mi = d.Metainfo
-				found = append(found, api.Task{
+				tasks = append(tasks, api.Task{
 					ID: m.id, DistID: d.ID, Role: m.role, Name: d.Name, Source: d.Source, Size: d.Size,
 					PieceLen: d.PieceLength, Dest: d.Dest, Base: d.Base, SHA256: d.SHA256,
 					Cancel:   m.state.Stopped() || d.State == api.DistCancelled,
@@ -123,15 +130,14 @@ func (s *Server) hostTasksFromViews(ctx context.Context, host string) ([]api.Tas
 		if err != nil {
 			return nil, fmt.Errorf("distribution %s: %w", wd.id, err)
 		}
-		if len(found) == 0 {
+		if len(tasks) == start {
 			continue
 		}
 		// The bytes are fetched once by their sum (GET /v1/metainfo/{sum}), never resent.
 		sum := s.views.metaSum(wd.id, mi)
-		for i := range found {
-			found[i].MetainfoSHA256 = sum
+		for i := start; i < len(tasks); i++ {
+			tasks[i].MetainfoSHA256 = sum
 		}
-		tasks = append(tasks, found...)
 	}
 	return tasks, nil
 }
