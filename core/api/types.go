@@ -147,6 +147,10 @@ type Watch struct {
 	// PeersEveryMs is how often a task asks the tracker for peers once its swarm has formed (a
 	// tracker's interval): longer in a bigger fleet. 0: the host's default.
 	PeersEveryMs int64 `json:"peers_every_ms,omitempty"`
+	// IdleEveryMs is how often a host without tasks sends its heartbeat. A held watch keeps a
+	// host online by itself, so a big fleet's idle hosts are asked for it rarely. 0: the host's
+	// default.
+	IdleEveryMs int64 `json:"idle_every_ms,omitempty"`
 }
 
 // Report is the body of POST /v1/report: the state of every task of one host.

@@ -24,8 +24,9 @@ const (
 	// MaxReportEvery bounds the progress interval a controller may ask for.
 	MaxReportEvery = time.Minute
 	// IdleReportEvery is how often a host without tasks reports: the heartbeat that keeps it
-	// online.
-	IdleReportEvery = 10 * time.Second
+	// online. A controller of a big fleet asks for it less often, up to MaxIdleReportEvery.
+	IdleReportEvery    = 10 * time.Second
+	MaxIdleReportEvery = 5 * time.Minute
 	// ReportTimeout bounds one report, its retries after a 429 included.
 	ReportTimeout = 10 * time.Second
 	// MaxPeersEvery bounds the tracker interval a controller may ask for.
@@ -55,6 +56,7 @@ type Agent struct {
 
 	every atomic.Int64  // progress interval (ns): the controller's word, else ReportEvery
 	peers atomic.Int64  // tracker interval (ns): the controller's word, else task.PeersEvery
+	idle  atomic.Int64  // heartbeat interval (ns): the controller's word, else IdleReportEvery
 	kick  chan struct{} // a task's state changed: report now
 }
 
@@ -64,6 +66,7 @@ func New(cfg Config) *Agent {
 	a := &Agent{cfg: cfg, log: cfg.Env.Log, tasks: map[string]*task.Task{}, kick: make(chan struct{}, 1)}
 	a.every.Store(int64(ReportEvery))
 	a.peers.Store(int64(task.PeersEvery))
+	a.idle.Store(int64(IdleReportEvery))
 	cfg.Env.PeersEvery = func() time.Duration { return time.Duration(a.peers.Load()) }
 	cfg.Env.KeepMetainfo = a.metas.Keep
 	cfg.Env.StateChanged = func() {
@@ -160,6 +163,9 @@ func (a *Agent) watch(ctx context.Context) {
 		if w.PeersEveryMs > 0 {
 			a.peers.Store(int64(min(max(time.Duration(w.PeersEveryMs)*time.Millisecond, task.PeersEvery), MaxPeersEvery)))
 		}
+		if w.IdleEveryMs > 0 {
+			a.idle.Store(int64(IdleInterval(w.IdleEveryMs)))
+		}
 		a.reconcile(ctx, w.Tasks)
 	}
 }
@@ -215,9 +221,15 @@ func (a *Agent) reconcile(ctx context.Context, tasks []api.Task) {
 	}
 }
 
+// IdleInterval is the heartbeat interval of a controller's word of ms milliseconds, within the
+// agent's bounds (IdleReportEvery to MaxIdleReportEvery).
+func IdleInterval(ms int64) time.Duration {
+	return min(max(time.Duration(ms)*time.Millisecond, IdleReportEvery), MaxIdleReportEvery)
+}
+
 // reportLoop sends the state of every task at the progress interval the controller gives (at
-// least ReportEvery), at once when a task's state changed, and an idle host's heartbeat every
-// IdleReportEvery.
+// least ReportEvery), at once when a task's state changed, and an idle host's heartbeat at the
+// interval the controller gives (at least IdleReportEvery).
 func (a *Agent) reportLoop(ctx context.Context) {
 	tick := time.NewTicker(ReportEvery)
 	defer tick.Stop()
@@ -237,7 +249,7 @@ func (a *Agent) reportLoop(ctx context.Context) {
 			now = time.Now()
 			last = time.Time{}
 		}
-		every := IdleReportEvery
+		every := time.Duration(a.idle.Load())
 		if a.busy() {
 			every = time.Duration(a.every.Load())
 		}

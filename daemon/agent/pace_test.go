@@ -24,3 +24,19 @@ func TestStateReportDelay(t *testing.T) {
 		t.Errorf("100 delays took only %d values: not spread", len(seen))
 	}
 }
+
+// The heartbeat interval is the controller's word within the agent's bounds.
+func TestIdleInterval(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ms   int64
+		want time.Duration
+	}{
+		{1, IdleReportEvery}, {10_000, IdleReportEvery}, {50_000, 50 * time.Second},
+		{120_000, 2 * time.Minute}, {3_600_000, MaxIdleReportEvery},
+	} {
+		if got := IdleInterval(tc.ms); got != tc.want {
+			t.Errorf("IdleInterval(%d) = %s, want %s", tc.ms, got, tc.want)
+		}
+	}
+}
