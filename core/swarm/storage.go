@@ -51,6 +51,11 @@ type store struct {
 	timing  []atomic.Int64
 	onPiece func(time.Duration)
 
+	// sums holds, per piece, the SHA-1 of what the last write of that piece put there when the
+	// write covered the whole piece, taken from the write's own buffer: anacrolix's check of the
+	// piece then reads nothing back (wholePiece.SelfHash). Nil: every check reads the piece back.
+	sums []pieceSum
+
 	moveMu    sync.Mutex // one Move at a time
 	closeOnce sync.Once
 	closeErr  error
@@ -162,6 +167,13 @@ func (s *store) readAt(b []byte, off int64) (int, error) {
 }
 
 func (s *store) writeAt(b []byte, off int64) (int, error) {
+	if s.sums != nil {
+		return s.writeSummed(b, off)
+	}
+	return s.pwrite(b, off)
+}
+
+func (s *store) pwrite(b []byte, off int64) (int, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.f.WriteAt(b, off)
@@ -195,7 +207,11 @@ func (s *store) OpenTorrent(_ context.Context, info *metainfo.Info, _ metainfo.H
 	}
 	return storage.TorrentImpl{
 		PieceWithHash: func(p metainfo.Piece, _ g.Option[[]byte]) storage.PieceImpl {
-			return piece{s: s, i: p.Index(), off: p.Offset(), n: p.Length()}
+			pc := piece{s: s, i: p.Index(), off: p.Offset(), n: p.Length()}
+			if s.sums != nil {
+				return wholePiece{pc}
+			}
+			return pc
 		},
 		NewReader: func() storage.TorrentReader { return storeReader{s} },
 		// The files stay open until Torrent.Drop closes them after anacrolix has let go: a peer
@@ -222,6 +238,40 @@ func (p piece) ReadAt(b []byte, off int64) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// WriteTo streams the piece to w; anacrolix reads pieces of several chunks back through it to
+// hash them (SHA-1 and the smart-ban check together). Without it anacrolix copies 32 KiB at a
+// time through a fresh buffer per piece, a pread each, and the smart-ban check glues those steps
+// back into whole chunks before hashing them. Here a pooled buffer, a multiple of every chunk
+// size, is read with one pread per MiB and handed on whole, so the check hashes it in place.
+func (p piece) WriteTo(w io.Writer) (int64, error) {
+	bp := checkBufs.Get().(*[]byte)
+	defer checkBufs.Put(bp)
+	var done int64
+	for done < p.n {
+		b := (*bp)[:min(int64(len(*bp)), p.n-done)]
+		n, err := p.s.readAt(b, p.off+done)
+		if n < len(b) {
+			// What io.CopyN answers for a short source: anacrolix then blames no peer.
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.EOF
+			}
+		} else {
+			err = nil
+		}
+		if n > 0 {
+			m, werr := w.Write(b[:n])
+			done += int64(m)
+			if werr != nil {
+				return done, werr
+			}
+		}
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
 }
 
 func (p piece) WriteAt(b []byte, off int64) (int, error) {

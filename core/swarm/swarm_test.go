@@ -338,16 +338,32 @@ func listenable(ip string) bool {
 	return true
 }
 
+// TestCorruptSeedRejected runs with pieces of one chunk, which are hashed from the buffer that
+// wrote them (sums.go), and with pieces of several chunks, which anacrolix reads back.
 func TestCorruptSeedRejected(t *testing.T) {
 	// anacrolix bans a peer's whole IP after it alone supplied a piece that failed its hash, so
 	// the bad and the good seed need addresses of their own.
 	if !listenable("127.0.0.2") || !listenable("127.0.0.3") {
 		t.Skip("needs 127.0.0.2 and 127.0.0.3")
 	}
+	dir := t.TempDir()
+	one := makeSource(t, dir, 16*mib, 5)
+	for _, tc := range []struct {
+		name string
+		src  source
+	}{
+		{"one chunk a piece", one},
+		{"four chunks a piece", withPieceLen(t, one, 4*ChunkSize)},
+	} {
+		// Not parallel: both cases use the same two addresses, and a ban is by address.
+		t.Run(tc.name, func(t *testing.T) { corruptSeedRejected(t, tc.src) })
+	}
+}
+
+func corruptSeedRejected(t *testing.T, src source) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	src := makeSource(t, dir, 16*mib, 5)
 
 	bad := src.meta.NumPieces / 2
 	badPath := filepath.Join(dir, "corrupt.img")
@@ -384,6 +400,59 @@ func TestCorruptSeedRejected(t *testing.T) {
 	l.AddPeers([]string{goodNode.Addr()})
 	waitDone(t, ctx, l)
 	checkFile(t, l.DataPath(), src.sha256)
+}
+
+// TestCorruptPeerAmongGoodBanned has a leecher fetch from a good seed and a corrupt one at once:
+// pieces mixing both peers' chunks fail with no one to blame alone, and smart-ban (anacrolix's
+// check of what each peer sent against the piece once it is right) must find the corrupt peer.
+// Pieces of one chunk only ever have one peer behind them, which is banned when the piece fails.
+func TestCorruptPeerAmongGoodBanned(t *testing.T) {
+	if !listenable("127.0.0.2") || !listenable("127.0.0.3") {
+		t.Skip("needs 127.0.0.2 and 127.0.0.3")
+	}
+	dir := t.TempDir()
+	one := makeSource(t, dir, 16*mib, 8)
+	for _, tc := range []struct {
+		name string
+		src  source
+	}{
+		{"one chunk a piece", one},
+		{"four chunks a piece", withPieceLen(t, one, 4*ChunkSize)},
+	} {
+		// Not parallel: both cases use the same two addresses, and a ban is by address.
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			src := tc.src
+			dir := t.TempDir()
+			// Every chunk of the corrupt copy is wrong: whatever it sends spoils a piece.
+			corrupt := slices.Clone(src.data)
+			for off := 0; off < len(corrupt); off += ChunkSize {
+				corrupt[off+7] ^= 0xff
+			}
+			badPath := filepath.Join(dir, "corrupt.img")
+			if err := os.WriteFile(badPath, corrupt, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			badNode := newNode(t, Config{ListenAddr: "127.0.0.3:0", VerifyAfter: -1})
+			add(t, badNode, Spec{Meta: src.meta, DataPath: badPath, Complete: true})
+			goodNode := newNode(t, Config{ListenAddr: "127.0.0.2:0"})
+			add(t, goodNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
+
+			ln := newNode(t, Config{})
+			l := add(t, ln, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "leech", "out.img")})
+			l.AddPeers([]string{badNode.Addr(), goodNode.Addr()})
+			waitDone(t, ctx, l)
+			checkFile(t, l.DataPath(), src.sha256)
+			if !slices.Contains(ln.BannedIPs(), "127.0.0.3") {
+				t.Fatalf("corrupt peer not banned: %+v, banned %v", l.Stats(), ln.BannedIPs())
+			}
+			if slices.Contains(ln.BannedIPs(), "127.0.0.2") {
+				t.Fatalf("good peer banned: %v", ln.BannedIPs())
+			}
+			t.Logf("bad pieces %d", l.Stats().PiecesBad)
+		})
+	}
 }
 
 func TestInjectPieces(t *testing.T) {

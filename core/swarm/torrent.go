@@ -148,6 +148,7 @@ func (n *Node) Add(ctx context.Context, s Spec) (*Torrent, error) {
 		return nil, fmt.Errorf("add torrent %s: %w", meta.InfoHash, err)
 	}
 	st.verifyAfter = n.verify
+	st.sumWrites(n.chunk)
 	if s.PieceTime != nil {
 		st.timing = make([]atomic.Int64, meta.NumPieces)
 		st.onPiece = s.PieceTime
@@ -385,7 +386,8 @@ func (t *Torrent) InjectPiece(ctx context.Context, i int, data []byte) error {
 	if _, n := t.meta.PieceRange(i); int64(len(data)) != n {
 		return fmt.Errorf("inject piece %d of %s: %d bytes, want %d", i, t.meta.InfoHash, len(data), n)
 	}
-	if sum := sha1.Sum(data); !bytes.Equal(sum[:], t.meta.PieceHash(i)) {
+	sum := sha1.Sum(data)
+	if !bytes.Equal(sum[:], t.meta.PieceHash(i)) {
 		return fmt.Errorf("inject piece %d of %s: %w", i, t.meta.InfoHash, ErrPieceMismatch)
 	}
 	if t.st.rec.completion(i).Complete {
@@ -395,7 +397,14 @@ func (t *Torrent) InjectPiece(ctx context.Context, i int, data []byte) error {
 	t.t.CancelPieces(i, i+1)
 	t.st.injected(i) // its time is the caller's, not a peer's
 	p := t.t.Piece(i)
-	if _, err := p.Storage().WriteAt(data, 0); err != nil {
+	var err error
+	if t.st.sums != nil {
+		// With the sum checked above: anacrolix's check below then does not hash it again.
+		_, err = t.st.writeWhole(i, data, sum)
+	} else {
+		_, err = p.Storage().WriteAt(data, 0)
+	}
+	if err != nil {
 		t.writeErr.CompareAndSwap(nil, &err)
 		t.t.DownloadPieces(i, i+1)
 		return fmt.Errorf("inject piece %d of %s: %w", i, t.meta.InfoHash, err)
@@ -405,7 +414,7 @@ func (t *Torrent) InjectPiece(ctx context.Context, i int, data []byte) error {
 	// piece state until marking is over, then read the verdict.
 	changes := t.t.SubscribePieceStateChanges()
 	defer changes.Close()
-	err := p.VerifyDataContext(ctx)
+	err = p.VerifyDataContext(ctx)
 	for err == nil {
 		ps := t.t.PieceState(i)
 		if ps.Complete {
