@@ -431,6 +431,11 @@ func (p *Postgres) Distributions(ctx context.Context) ([]api.Distribution, error
 	return ds, nil
 }
 
+// DistributionHeads returns every distribution without aggregates, newest first.
+func (p *Postgres) DistributionHeads(ctx context.Context) ([]api.Distribution, error) {
+	return distributionHeads(ctx, p.db)
+}
+
 // Distribution returns one distribution with aggregates, assignments and metainfo.
 func (p *Postgres) Distribution(ctx context.Context, id string) (api.Distribution, error) {
 	var d api.Distribution

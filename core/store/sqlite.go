@@ -560,6 +560,36 @@ func (s *SQLite) Distributions(ctx context.Context) ([]api.Distribution, error) 
 	return ds, nil
 }
 
+// DistributionHeads returns every distribution without aggregates, newest first.
+func (s *SQLite) DistributionHeads(ctx context.Context) ([]api.Distribution, error) {
+	return distributionHeads(ctx, s.db)
+}
+
+// distributionHeads reads distCols of every distribution, the same in both dialects.
+func distributionHeads(ctx context.Context, db *sql.DB) ([]api.Distribution, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+distCols+` FROM distributions d ORDER BY d.created_at DESC, d.id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("distribution heads: %w", err)
+	}
+	defer rows.Close()
+	var ds []api.Distribution
+	for rows.Next() {
+		var r distRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, fmt.Errorf("distribution heads: %w", err)
+		}
+		d, err := r.value()
+		if err != nil {
+			return nil, fmt.Errorf("distribution heads: %w", err)
+		}
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("distribution heads: %w", err)
+	}
+	return ds, nil
+}
+
 // Distribution returns one distribution with aggregates, assignments and metainfo.
 func (s *SQLite) Distribution(ctx context.Context, id string) (api.Distribution, error) {
 	d, err := s.distribution(ctx, id)

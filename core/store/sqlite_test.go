@@ -304,6 +304,18 @@ func testAggregates(t *testing.T, b backend) {
 	if want := []api.Distribution{wantD2, wantD1, wantD0}; !reflect.DeepEqual(ds, want) {
 		t.Errorf("distributions:\n got %+v\nwant %+v", ds, want)
 	}
+	// The heads are the same rows in the same order, without the aggregates.
+	heads, err := s.DistributionHeads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ds {
+		ds[i].Targets, ds[i].Done, ds[i].Failed, ds[i].Have = 0, 0, 0, 0
+		ds[i].BytesBT, ds[i].BytesHTTPRelay, ds[i].BytesHTTPOrigin = 0, 0, 0
+	}
+	if !reflect.DeepEqual(heads, ds) {
+		t.Errorf("distribution heads:\n got %+v\nwant %+v", heads, ds)
+	}
 
 	got, err := s.Distribution(ctx, "d1")
 	if err != nil {

@@ -65,6 +65,9 @@ type Store interface {
 	// Distributions returns every distribution, newest first, with the aggregate fields
 	// (Targets, Done, Failed, Have, Bytes*) computed over client assignments; no Assignments, no Metainfo.
 	Distributions(ctx context.Context) ([]api.Distribution, error)
+	// DistributionHeads returns every distribution, newest first, without aggregates, assignments
+	// or metainfo: one row each, whatever the fleet (what lists of states and ids need).
+	DistributionHeads(ctx context.Context) ([]api.Distribution, error)
 	// Distribution returns one distribution with aggregates, Assignments (relays first, then clients
 	// by host name) and Metainfo. ErrNotFound if unknown.
 	Distribution(ctx context.Context, id string) (api.Distribution, error)

@@ -59,7 +59,7 @@ func (s *Server) distribution(ctx context.Context, id string) (api.Distribution,
 // its view, answering 404 for an unknown id.
 func (s *Server) distHead(ctx context.Context, id string) (api.Distribution, error) {
 	var d api.Distribution
-	err := s.withView(ctx, id, func(v *distView) { d = v.d })
+	err := s.readView(ctx, id, func(v *distView) { d = v.d })
 	if errors.Is(err, store.ErrNotFound) {
 		return api.Distribution{}, errorf(http.StatusNotFound, codeNotFound, "distribution %s does not exist: see dist ls", id)
 	}

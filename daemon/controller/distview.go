@@ -187,7 +187,9 @@ func buildView(d api.Distribution, host func(string) (api.Host, bool)) *distView
 
 // views holds the distributions' views and the per-distribution locks.
 type views struct {
-	mu    sync.Mutex // memory only: never held across a store call
+	// mu guards the views, memory only: never held across a store call. Readers share it (a
+	// push's ten thousand watch answers read the same view at once); changes take it alone.
+	mu    sync.RWMutex
 	byID  map[string]*distView
 	gen   map[string]uint64      // bumped by every change the views cannot follow
 	build map[string]*sync.Mutex // one build at a time per distribution
@@ -222,9 +224,9 @@ func (vs *views) metaSum(distID string, mi []byte) string {
 	if len(mi) == 0 {
 		return ""
 	}
-	vs.mu.Lock()
+	vs.mu.RLock()
 	sum, ok := vs.metaOf[distID]
-	vs.mu.Unlock()
+	vs.mu.RUnlock()
 	if ok {
 		return sum
 	}
@@ -246,9 +248,9 @@ func (s *Server) metaSumOf(ctx context.Context, id string, has bool) string {
 	if !has {
 		return ""
 	}
-	s.views.mu.Lock()
+	s.views.mu.RLock()
 	sum, ok := s.views.metaOf[id]
-	s.views.mu.Unlock()
+	s.views.mu.RUnlock()
 	if ok {
 		return sum
 	}
@@ -262,8 +264,8 @@ func (s *Server) metaSumOf(ctx context.Context, id string, has bool) string {
 
 // metainfo answers the metainfo whose bytes hash to sum.
 func (vs *views) metainfo(sum string) ([]byte, bool) {
-	vs.mu.Lock()
-	defer vs.mu.Unlock()
+	vs.mu.RLock()
+	defer vs.mu.RUnlock()
 	b, ok := vs.meta[sum]
 	return b, ok
 }
@@ -300,6 +302,20 @@ func (s *Server) distLock(id string) *sync.Mutex {
 		vs.locks[id] = l
 	}
 	return l
+}
+
+// readView calls fn with the view of distribution id as withView does, sharing the views' lock
+// with other readers: fn must only read the view.
+func (s *Server) readView(ctx context.Context, id string, fn func(v *distView)) error {
+	vs := s.views
+	vs.mu.RLock()
+	if v := vs.byID[id]; v != nil {
+		fn(v)
+		vs.mu.RUnlock()
+		return nil
+	}
+	vs.mu.RUnlock()
+	return s.withView(ctx, id, fn) // builds it
 }
 
 // withView calls fn with the view of distribution id, building it from the store when it is not

@@ -23,7 +23,7 @@ func (s *Server) isMember(w http.ResponseWriter, r *http.Request) error {
 	id, host := r.PathValue("id"), r.PathValue("host")
 	c := callerOf(r)
 	var askerIn, in bool
-	if err := s.withView(r.Context(), id, func(v *distView) {
+	if err := s.readView(r.Context(), id, func(v *distView) {
 		askerIn, in = memberOf(v, id, c.name), memberOf(v, id, host)
 	}); errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, codeNotFound, "distribution %s does not exist: see dist ls", id)

@@ -60,12 +60,12 @@ func (s *Server) mayReadMetainfo(r *http.Request, sum string) error {
 	if c.kind != callerHost || !c.verified {
 		return nil
 	}
-	s.views.mu.Lock()
+	s.views.mu.RLock()
 	ids := slices.Clone(s.views.metaIn[sum])
-	s.views.mu.Unlock()
+	s.views.mu.RUnlock()
 	for _, id := range ids {
 		member := false
-		err := s.withView(r.Context(), id, func(v *distView) { member = memberOf(v, id, c.name) })
+		err := s.readView(r.Context(), id, func(v *distView) { member = memberOf(v, id, c.name) })
 		if err == nil && member {
 			return nil
 		}

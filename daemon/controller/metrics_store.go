@@ -61,6 +61,11 @@ func (t timedStore) Distributions(ctx context.Context) ([]api.Distribution, erro
 	return t.Store.Distributions(ctx)
 }
 
+func (t timedStore) DistributionHeads(ctx context.Context) ([]api.Distribution, error) {
+	defer t.since("distribution_heads", time.Now())
+	return t.Store.DistributionHeads(ctx)
+}
+
 func (t timedStore) Distribution(ctx context.Context, id string) (api.Distribution, error) {
 	defer t.since("distribution", time.Now())
 	return t.Store.Distribution(ctx, id)

@@ -65,6 +65,12 @@ func (c *countingStore) Distributions(ctx context.Context) ([]api.Distribution, 
 	return ds, err
 }
 
+func (c *countingStore) DistributionHeads(ctx context.Context) ([]api.Distribution, error) {
+	ds, err := c.SQLite.DistributionHeads(ctx)
+	c.count("DistributionHeads", len(ds))
+	return ds, err
+}
+
 func (c *countingStore) Assignments(ctx context.Context, id string) ([]api.Assignment, error) {
 	as, err := c.SQLite.Assignments(ctx, id)
 	c.count("Assignments", len(as))

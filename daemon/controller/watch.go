@@ -43,16 +43,19 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 		}
 		timer := time.NewTimer(api.WatchPollTimeout)
 		defer timer.Stop()
+		mine.held.Add(1)
 		select {
 		case <-all:
 			wake = wakeChange
-		case <-mine:
+		case <-mine.ch:
 			wake = wakeChange
 		case <-timer.C:
 			wake = wakeTimeout
 		case <-ctx.Done():
+			mine.held.Add(-1)
 			return nil // the caller is gone: nobody to answer
 		}
+		mine.held.Add(-1)
 		version, _, _ = s.notify.version(name)
 	}
 	// The version is read before the tasks: a change in between makes the caller come back at
@@ -69,6 +72,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, api.Watch{Version: version, Tasks: tasks,
 		ReportEveryMs: ReportEvery(hosts).Milliseconds(), PeersEveryMs: PeersEvery(hosts).Milliseconds(),
 		IdleEveryMs: IdleEvery(hosts).Milliseconds()})
+	if wake == wakeChange {
+		s.notify.answered() // paces the release of the next held watches (notify.go)
+	}
 	return nil
 }
 

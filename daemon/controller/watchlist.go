@@ -60,7 +60,7 @@ func (s *Server) watchDists(ctx context.Context) ([]watchDist, error) {
 	wl.mu.Lock()
 	gen := wl.gen
 	wl.mu.Unlock()
-	all, err := s.st.Distributions(ctx)
+	all, err := s.st.DistributionHeads(ctx) // one row per distribution: no aggregate over the fleet
 	if err != nil {
 		return nil, fmt.Errorf("list distributions: %w", err)
 	}
@@ -101,7 +101,7 @@ func (s *Server) hostTasksFromViews(ctx context.Context, host string) ([]api.Tas
 		}
 		start := len(tasks) // its tasks go straight into the answer
 		var mi []byte
-		err := s.withView(ctx, wd.id, func(v *distView) {
+		err := s.readView(ctx, wd.id, func(v *distView) {
 			d := v.d
 			if !watchable(d, cutoff) {
 				return // its state moved since the list was read
