@@ -244,10 +244,12 @@ func (s *Server) clusterApply(payload string) {
 			var h api.Host
 			if json.Unmarshal([]byte(rest), &h) == nil && h.Name != "" {
 				s.hostChanged(h)
+				s.joinRemote(ctx, h)
 			}
 		case "h?":
 			if h, err := s.raw.Host(ctx, rest); err == nil {
 				s.hostChanged(h)
+				s.joinRemote(ctx, h)
 			}
 		case "seen":
 			ms, names, _ := strings.Cut(rest, " ")
@@ -281,6 +283,25 @@ func (s *Server) clusterApply(payload string) {
 	}
 	if f := s.cluster.onApply; f != nil {
 		f()
+	}
+}
+
+// joinRemote joins a host that registered at another controller to this controller's live
+// distributions, as its own registration would: a push made here while the host registered there
+// picked its targets before this controller heard of it, and that controller's list of live
+// distributions may not hold the push yet, so either could miss it. Adding an assignment twice
+// adds it once (store.AddAssignments), so both trying is harmless.
+func (s *Server) joinRemote(ctx context.Context, h api.Host) {
+	if s.accessOf(h) != "" {
+		return // waiting for approval: its approval joins it
+	}
+	joined, err := s.join(ctx, h)
+	if err != nil {
+		s.log.Warn("cannot join a host registered at another controller", "host", h.Name, "err", err)
+		return
+	}
+	if joined {
+		s.notify.wakeHosts([]string{h.Name}) // its watch may be held at any controller
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,6 +91,7 @@ func (s *Server) createDistribution(w http.ResponseWriter, r *http.Request) erro
 		names = append(names, a.Host)
 	}
 	s.notify.wakeHosts(names)
+	s.joinLateTargets(ctx, d, tgts)
 
 	out.Metainfo = nil // the caller sent it or a relay will publish it; GET /v1/distributions/{id} has it
 	// The deadline as the store keeps it: to the millisecond.
@@ -237,4 +239,32 @@ func (s *Server) insert(ctx context.Context, d *api.Distribution, mi []byte, as 
 		return nil
 	}
 	return errors.New("store distribution: no free id after 5 tries")
+}
+
+// joinLateTargets joins the hosts that match the push but came to be known while it was made (a
+// registration here, or one at another controller heard over the bus), after its targets were
+// picked and before a registering host could see it live: nobody else would add them.
+func (s *Server) joinLateTargets(ctx context.Context, d api.Distribution, tgts []api.Host) {
+	hosts, err := s.admittedHosts(ctx)
+	if err != nil || len(hosts) == len(tgts) {
+		return
+	}
+	picked := make(map[string]bool, len(tgts))
+	for _, h := range tgts {
+		picked[h.Name] = true
+	}
+	for _, h := range hosts {
+		if picked[h.Name] || !h.HasRole(api.RoleClient) ||
+			!slices.ContainsFunc(d.Selectors, func(sel string) bool { return matches(sel, h) }) {
+			continue
+		}
+		joined, err := s.join(ctx, h)
+		if err != nil {
+			s.log.Warn("cannot join a host that registered during a push", "id", d.ID, "host", h.Name, "err", err)
+			continue
+		}
+		if joined {
+			s.notify.wakeHosts([]string{h.Name})
+		}
+	}
 }
