@@ -34,6 +34,12 @@ func (s *Server) join(ctx context.Context, h api.Host) (bool, error) {
 		if d.Publisher == h.Name {
 			continue // it has the file: it seeds, it does not download
 		}
+		member := false
+		if err := s.readView(ctx, d.ID, func(v *distView) {
+			member = v.members[api.AssignmentID(d.ID, h.Name, api.RoleClient)] != nil
+		}); err == nil && member {
+			continue // a target already (a host registering again, heard over the bus): no write
+		}
 		added, err := s.st.AddAssignments(ctx, d.ID, []api.Assignment{{
 			Host: h.Name, Role: api.RoleClient, State: api.TaskPending, UpdatedAt: s.now(),
 		}})
