@@ -61,18 +61,7 @@ func TestFailoverFirstControllerDead(t *testing.T) {
 		t.Errorf("online after %v, want within 10 s", registered)
 	}
 
-	org, sum := startOrigin(t, f, size, 5, origin.Options{})
-	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"client-1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d = f.waitEnded(ctx, d.ID); d.State != api.DistComplete {
-		t.Fatalf("state %s, want complete: %+v", d.State, d.Assignments)
-	}
-	got, err := content.SHA256File(ctx, filepath.Join(f.dir, "client-1", "files", "src.img"))
-	if err != nil || got != sum {
-		t.Fatalf("client-1 copy sha256 %s (%v), want %s", got, err, sum)
-	}
+	pushToClient1(ctx, t, f, size, 5)
 }
 
 // TestFailoverControllerKilled: the controller a host uses dies while the host's watch is held
@@ -117,18 +106,7 @@ func TestFailoverControllerKilled(t *testing.T) {
 		t.Errorf("failover took %v, want within 10 s", took)
 	}
 
-	org, sum := startOrigin(t, f, size, 9, origin.Options{})
-	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"client-1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d = f.waitEnded(ctx, d.ID); d.State != api.DistComplete {
-		t.Fatalf("state %s, want complete: %+v", d.State, d.Assignments)
-	}
-	got, err := content.SHA256File(ctx, filepath.Join(f.dir, "client-1", "files", "src.img"))
-	if err != nil || got != sum {
-		t.Fatalf("client-1 copy sha256 %s (%v), want %s", got, err, sum)
-	}
+	pushToClient1(ctx, t, f, size, 9)
 	if n := strings.Count(logs.String(), "controller changed"); n != 1 || !strings.Contains(logs.String(), b.URL()) {
 		t.Errorf("%d lines saying the host moved, want one naming %s:\n%s", n, b.URL(), logs.String())
 	}
@@ -270,4 +248,22 @@ func testLogWriter() io.Writer {
 		return os.Stderr
 	}
 	return discard{}
+}
+
+// pushToClient1 pushes a file of size bytes (random from seed) to client-1 and checks that the
+// push completes with a verified copy.
+func pushToClient1(ctx context.Context, t *testing.T, f *fleet, size int64, seed uint64) {
+	t.Helper()
+	org, sum := startOrigin(t, f, size, seed, origin.Options{})
+	d, err := f.admin.CreateDistribution(ctx, api.CreateDistribution{Source: org.URL(), To: []string{"client-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d = f.waitEnded(ctx, d.ID); d.State != api.DistComplete {
+		t.Fatalf("state %s, want complete: %+v", d.State, d.Assignments)
+	}
+	got, err := content.SHA256File(ctx, filepath.Join(f.dir, "client-1", "files", "src.img"))
+	if err != nil || got != sum {
+		t.Fatalf("client-1 copy sha256 %s (%v), want %s", got, err, sum)
+	}
 }

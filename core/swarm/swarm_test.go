@@ -370,15 +370,7 @@ func corruptSeedRejected(t *testing.T, src source) {
 	corrupt := slices.Clone(src.data)
 	off, _ := src.meta.PieceRange(bad)
 	corrupt[off+1000] ^= 0xff
-	if err := os.WriteFile(badPath, corrupt, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// A peer that does not check what it serves (not a dist node, or a hostile one): dist's own
-	// check before serving (TestSeederNoticesRottenPiece) is off, the leecher's defence is tested.
-	badNode := newNode(t, Config{ListenAddr: "127.0.0.3:0", VerifyAfter: -1})
-	add(t, badNode, Spec{Meta: src.meta, DataPath: badPath, Complete: true})
-	goodNode := newNode(t, Config{ListenAddr: "127.0.0.2:0"})
-	add(t, goodNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
+	badNode, goodNode := twoSeeds(t, src, badPath, corrupt)
 
 	ln := newNode(t, Config{})
 	l := add(t, ln, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "leech", "out.img")})
@@ -400,6 +392,22 @@ func corruptSeedRejected(t *testing.T, src source) {
 	l.AddPeers([]string{goodNode.Addr()})
 	waitDone(t, ctx, l)
 	checkFile(t, l.DataPath(), src.sha256)
+}
+
+// twoSeeds writes corrupt to badPath and seeds it from 127.0.0.3, and src's good copy from
+// 127.0.0.2. The corrupt seed is a peer that does not check what it serves (not a dist node, or a
+// hostile one): dist's own check before serving (TestSeederNoticesRottenPiece) is off, the
+// leecher's defence is tested.
+func twoSeeds(t *testing.T, src source, badPath string, corrupt []byte) (bad, good *Node) {
+	t.Helper()
+	if err := os.WriteFile(badPath, corrupt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad = newNode(t, Config{ListenAddr: "127.0.0.3:0", VerifyAfter: -1})
+	add(t, bad, Spec{Meta: src.meta, DataPath: badPath, Complete: true})
+	good = newNode(t, Config{ListenAddr: "127.0.0.2:0"})
+	add(t, good, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
+	return bad, good
 }
 
 // TestCorruptPeerAmongGoodBanned has a leecher fetch from a good seed and a corrupt one at once:
@@ -430,14 +438,7 @@ func TestCorruptPeerAmongGoodBanned(t *testing.T) {
 			for off := 0; off < len(corrupt); off += ChunkSize {
 				corrupt[off+7] ^= 0xff
 			}
-			badPath := filepath.Join(dir, "corrupt.img")
-			if err := os.WriteFile(badPath, corrupt, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			badNode := newNode(t, Config{ListenAddr: "127.0.0.3:0", VerifyAfter: -1})
-			add(t, badNode, Spec{Meta: src.meta, DataPath: badPath, Complete: true})
-			goodNode := newNode(t, Config{ListenAddr: "127.0.0.2:0"})
-			add(t, goodNode, Spec{Meta: src.meta, DataPath: src.path, Complete: true})
+			badNode, goodNode := twoSeeds(t, src, filepath.Join(dir, "corrupt.img"), corrupt)
 
 			ln := newNode(t, Config{})
 			l := add(t, ln, Spec{Meta: src.meta, DataPath: filepath.Join(dir, "leech", "out.img")})

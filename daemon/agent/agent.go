@@ -158,10 +158,10 @@ func (a *Agent) watch(ctx context.Context) {
 		failures = 0
 		version = w.Version
 		if w.ReportEveryMs > 0 {
-			a.every.Store(int64(min(max(time.Duration(w.ReportEveryMs)*time.Millisecond, ReportEvery), MaxReportEvery)))
+			a.every.Store(int64(ReportInterval(w.ReportEveryMs)))
 		}
 		if w.PeersEveryMs > 0 {
-			a.peers.Store(int64(min(max(time.Duration(w.PeersEveryMs)*time.Millisecond, task.PeersEvery), MaxPeersEvery)))
+			a.peers.Store(int64(PeersInterval(w.PeersEveryMs)))
 		}
 		if w.IdleEveryMs > 0 {
 			a.idle.Store(int64(IdleInterval(w.IdleEveryMs)))
@@ -221,10 +221,19 @@ func (a *Agent) reconcile(ctx context.Context, tasks []api.Task) {
 	}
 }
 
-// IdleInterval is the heartbeat interval of a controller's word of ms milliseconds, within the
-// agent's bounds (IdleReportEvery to MaxIdleReportEvery).
-func IdleInterval(ms int64) time.Duration {
-	return min(max(time.Duration(ms)*time.Millisecond, IdleReportEvery), MaxIdleReportEvery)
+// The intervals a controller's watch answer gives in milliseconds, each within the agent's bounds.
+
+// ReportInterval is the progress interval: ReportEvery to MaxReportEvery.
+func ReportInterval(ms int64) time.Duration { return within(ms, ReportEvery, MaxReportEvery) }
+
+// PeersInterval is the tracker interval: task.PeersEvery to MaxPeersEvery.
+func PeersInterval(ms int64) time.Duration { return within(ms, task.PeersEvery, MaxPeersEvery) }
+
+// IdleInterval is the heartbeat interval: IdleReportEvery to MaxIdleReportEvery.
+func IdleInterval(ms int64) time.Duration { return within(ms, IdleReportEvery, MaxIdleReportEvery) }
+
+func within(ms int64, lo, hi time.Duration) time.Duration {
+	return min(max(time.Duration(ms)*time.Millisecond, lo), hi)
 }
 
 // reportLoop sends the state of every task at the progress interval the controller gives (at

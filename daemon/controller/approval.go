@@ -308,13 +308,9 @@ func (s *Server) approveHost(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.log.Info("host approved", "host", name, "by", callerOf(r).name)
 	}
-	if known && s.accessOf(h) == "" {
-		joined, err := s.join(ctx, h)
-		if err != nil {
+	if known {
+		if err := s.join(ctx, h); err != nil {
 			return fmt.Errorf("join %s to live distributions: %w", name, err)
-		}
-		if joined {
-			s.notify.wakeHosts([]string{name})
 		}
 	}
 	writeJSON(w, http.StatusOK, HostDecision{Host: name, Access: store.ApprovalApproved, At: at})
@@ -326,13 +322,8 @@ func (s *Server) approveHost(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) denyHost(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	ctx := r.Context()
-	if err := s.trustReady(ctx); err != nil {
+	if err := s.knownHost(ctx, name); err != nil {
 		return err
-	}
-	if _, known, err := s.hostByName(ctx, name); err != nil {
-		return err
-	} else if !known && s.approvalOf(name) == "" {
-		return errorf(http.StatusNotFound, codeNotFound, "host %s is not known: see dist hosts", name)
 	}
 	d, err := s.revoke(ctx, name, callerOf(r).name)
 	if err != nil {

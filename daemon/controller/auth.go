@@ -101,7 +101,7 @@ func (s *Server) auth(operator bool, h handler) http.Handler {
 		if err := s.mayWait(r, c); err != nil {
 			return err
 		}
-		if q := r.URL.Query().Get("host"); q != "" && !c.mayActAs(q) {
+		if q := queryValue(r.URL.RawQuery, "host"); q != "" && !c.mayActAs(q) {
 			return errorf(http.StatusForbidden, codeForbidden, "host %s may not act for host %s: each host speaks only for itself", c.name, q)
 		}
 		if err := s.limitHost(w, r, c); err != nil {

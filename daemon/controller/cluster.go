@@ -292,16 +292,8 @@ func (s *Server) clusterApply(payload string) {
 // distributions may not hold the push yet, so either could miss it. Adding an assignment twice
 // adds it once (store.AddAssignments), so both trying is harmless.
 func (s *Server) joinRemote(ctx context.Context, h api.Host) {
-	if s.accessOf(h) != "" {
-		return // waiting for approval: its approval joins it
-	}
-	joined, err := s.join(ctx, h)
-	if err != nil {
+	if err := s.join(ctx, h); err != nil {
 		s.log.Warn("cannot join a host registered at another controller", "host", h.Name, "err", err)
-		return
-	}
-	if joined {
-		s.notify.wakeHosts([]string{h.Name}) // its watch may be held at any controller
 	}
 }
 

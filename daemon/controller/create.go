@@ -258,13 +258,8 @@ func (s *Server) joinLateTargets(ctx context.Context, d api.Distribution, tgts [
 			!slices.ContainsFunc(d.Selectors, func(sel string) bool { return matches(sel, h) }) {
 			continue
 		}
-		joined, err := s.join(ctx, h)
-		if err != nil {
+		if err := s.join(ctx, h); err != nil {
 			s.log.Warn("cannot join a host that registered during a push", "id", d.ID, "host", h.Name, "err", err)
-			continue
-		}
-		if joined {
-			s.notify.wakeHosts([]string{h.Name})
 		}
 	}
 }

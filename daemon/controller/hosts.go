@@ -36,18 +36,9 @@ func (s *Server) registerHost(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A host that matches a live distribution's selectors joins it (joiners.go). Otherwise no
 	// wake-up: a registration changes nobody's tasks, and waking every held watch for each one
-	// would cost N² answers when a fleet of N hosts starts. A host waiting for approval joins
-	// nothing: its approval joins it (approval.go).
-	if s.accessOf(h) != "" {
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	}
-	joined, err := s.join(r.Context(), h)
-	if err != nil {
+	// would cost N² answers when a fleet of N hosts starts.
+	if err := s.join(r.Context(), h); err != nil {
 		return fmt.Errorf("join %s to live distributions: %w", h.Name, err)
-	}
-	if joined {
-		s.notify.wakeHosts([]string{h.Name})
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -13,14 +13,15 @@ import (
 // join adds a host that registers to every live distribution whose selectors pick it and that it
 // is not part of yet, so a host that joins the fleet later gets what its peers are getting. A host
 // that was a target already (offline at push time) keeps its assignment: the watch delivers it.
-// Answers whether the host got anything new.
-func (s *Server) join(ctx context.Context, h api.Host) (bool, error) {
-	if !h.HasRole(api.RoleClient) {
-		return false, nil
+// A host waiting for approval, denied or revoked joins nothing: its approval joins it
+// (approval.go). A host that got anything new is woken, wherever its watch is held.
+func (s *Server) join(ctx context.Context, h api.Host) error {
+	if !h.HasRole(api.RoleClient) || s.accessOf(h) != "" {
+		return nil
 	}
 	ds, err := s.liveForJoin(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
 	joined := false
 	for _, d := range ds {
@@ -44,7 +45,7 @@ func (s *Server) join(ctx context.Context, h api.Host) (bool, error) {
 			Host: h.Name, Role: api.RoleClient, State: api.TaskPending, UpdatedAt: s.now(),
 		}})
 		if err != nil {
-			return joined, fmt.Errorf("add %s to distribution %s: %w", h.Name, d.ID, err)
+			return fmt.Errorf("add %s to distribution %s: %w", h.Name, d.ID, err)
 		}
 		if len(added) == 0 {
 			continue
@@ -54,12 +55,14 @@ func (s *Server) join(ctx context.Context, h api.Host) (bool, error) {
 			Msg: fmt.Sprintf("host %s registered and matches the selectors: it joins", h.Name)})
 		s.log.Info("host joins a live distribution", "id", d.ID, "host", h.Name)
 	}
-	return joined, nil
+	if joined {
+		s.notify.wakeHosts([]string{h.Name})
+	}
+	return nil
 }
 
 // joinListFresh is how long the live distributions listed for joiners are used again: a fleet
-// registering (again) thousands a second would otherwise list them, with their counts over every
-// assignment, for each one.
+// registering (again) thousands a second would otherwise list them for each one.
 const joinListFresh = 2 * time.Second
 
 // liveForJoin answers the live distributions, listed at most every joinListFresh; a push lists

@@ -48,7 +48,7 @@ func (s *Server) withLifecycle(ctx context.Context, ds []api.Distribution) error
 // live answers the pending and active distributions, highest priority first, then oldest first,
 // with their deadline and priority.
 func (s *Server) live(ctx context.Context) ([]api.Distribution, error) {
-	ds, err := s.st.Distributions(ctx)
+	ds, err := s.st.DistributionHeads(ctx) // no counts: the upkeep and joiners need none
 	if err != nil {
 		return nil, fmt.Errorf("list distributions: %w", err)
 	}

@@ -18,6 +18,21 @@ import (
 func (s *Server) revokeHost(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	ctx := r.Context()
+	if err := s.knownHost(ctx, name); err != nil {
+		return err
+	}
+	d, err := s.revoke(ctx, name, callerOf(r).name)
+	if err != nil {
+		return err
+	}
+	s.log.Info("host certificates revoked", "host", name, "serials", d.Serials, "by", callerOf(r).name)
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// knownHost answers nil when a decision about host name may be taken: it is registered, or a
+// decision about it is stored; else a 404.
+func (s *Server) knownHost(ctx context.Context, name string) error {
 	if err := s.trustReady(ctx); err != nil {
 		return err
 	}
@@ -26,12 +41,6 @@ func (s *Server) revokeHost(w http.ResponseWriter, r *http.Request) error {
 	} else if !known && s.approvalOf(name) == "" {
 		return errorf(http.StatusNotFound, codeNotFound, "host %s is not known: see dist hosts", name)
 	}
-	d, err := s.revoke(ctx, name, callerOf(r).name)
-	if err != nil {
-		return err
-	}
-	s.log.Info("host certificates revoked", "host", name, "serials", d.Serials, "by", callerOf(r).name)
-	writeJSON(w, http.StatusOK, d)
 	return nil
 }
 

@@ -16,15 +16,15 @@ import (
 // passes or the caller goes away; the answer is level-triggered, so a lost one costs nothing.
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	q := r.URL.Query()
-	name := q.Get("host")
+	// Read without parsing the whole query (queryValue): every watch of the fleet comes here.
+	name, asked := queryValue(r.URL.RawQuery, "host"), queryValue(r.URL.RawQuery, "version")
 	if name == "" {
 		return badRequest("host is missing: ask as ?host=NAME")
 	}
 	if err := checkString("host", name, maxNameLen); err != nil {
 		return err
 	}
-	if err := checkString("version", q.Get("version"), maxTokenLen); err != nil {
+	if err := checkString("version", asked, maxTokenLen); err != nil {
 		return err
 	}
 	if err := s.touch(ctx, name, s.now()); err != nil {
@@ -37,7 +37,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 	// Take the version and its channel together: a change after this point closes ch.
 	version, all, mine := s.notify.version(name)
 	wake := wakeImmediate
-	if q.Get("version") == version {
+	if asked == version {
 		if s.onHold != nil {
 			s.onHold()
 		}
