@@ -8,7 +8,7 @@ import (
 
 // AddAudit appends one entry; its ID and an empty At are filled by the store.
 func (s *SQLite) AddAudit(ctx context.Context, e AuditEntry) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (at, who, role, action, target, remote, status, result)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO audit (at, who, role, action, target, remote, status, result)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, toMs(e.At), e.Who, e.Role, e.Action, e.Target, e.Remote, e.Status, e.Result)
 	if err != nil {
 		return fmt.Errorf("append audit entry %s by %s: %w", e.Action, e.Who, err)

@@ -51,6 +51,38 @@ func testAssignmentByID(t *testing.T, b backend) {
 	}
 }
 
+func testAddEventsInOrder(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := openTest(t, b)
+	var es []Event
+	for i := range 3 {
+		es = append(es, Event{At: t0.Add(time.Duration(i) * time.Second), DistID: "d1", Host: fmt.Sprintf("h%d", i), Kind: "mode", Msg: fmt.Sprintf("m%d", i)})
+	}
+	es = append(es, Event{DistID: "d2", Kind: "state", Msg: "no time: now"})
+	if err := s.AddEvents(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddEvents(ctx, nil); err != nil {
+		t.Errorf("no events: %v", err)
+	}
+	got, err := s.Events(ctx, "d1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d events of d1, want 3", len(got))
+	}
+	for i, e := range got { // newest first
+		want := es[2-i]
+		if e.Host != want.Host || e.Msg != want.Msg || !e.At.Equal(want.At) || e.Kind != "mode" {
+			t.Errorf("event %d = %+v, want %+v", i, e, want)
+		}
+	}
+	if d2, err := s.Events(ctx, "d2", 0); err != nil || len(d2) != 1 || d2[0].At.IsZero() {
+		t.Errorf("events of d2 = %+v, %v; want one, timed", d2, err)
+	}
+}
+
 func testApplyReportsOneTransaction(t *testing.T, b backend) {
 	ctx := context.Background()
 	s := openTest(t, b)

@@ -43,7 +43,7 @@ var _ Lifecycle = (*SQLite)(nil)
 
 // SetLifecycle stores the deadline and priority.
 func (s *SQLite) SetLifecycle(ctx context.Context, id string, deadline time.Time, priority int) error {
-	err := mustAffect(s.db.ExecContext(ctx, `UPDATE distributions SET deadline = ?, priority = ? WHERE id = ?`,
+	err := mustAffect(s.w.ExecContext(ctx, `UPDATE distributions SET deadline = ?, priority = ? WHERE id = ?`,
 		toMs(deadline), priority, id))
 	if err != nil {
 		return fmt.Errorf("set lifecycle of distribution %s: %w", id, err)
@@ -88,7 +88,7 @@ func (s *SQLite) AddAssignments(ctx context.Context, distID string, as []api.Ass
 }
 
 func (s *SQLite) addAssignments(ctx context.Context, distID string, as []api.Assignment) ([]string, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func (s *SQLite) addAssignments(ctx context.Context, distID string, as []api.Ass
 
 // EndAssignment moves an unfinished assignment to state with errMsg.
 func (s *SQLite) EndAssignment(ctx context.Context, id string, state api.TaskState, errMsg string, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE assignments SET state = ?, error = ?, updated_at = ?
+	res, err := s.w.ExecContext(ctx, `UPDATE assignments SET state = ?, error = ?, updated_at = ?
 		WHERE id = ? AND state NOT IN ('done', 'failed', 'cancelled')`, state, errMsg, toMs(at), id)
 	if err != nil {
 		return false, fmt.Errorf("end assignment %s: %w", id, err)
@@ -150,7 +150,7 @@ func (s *SQLite) ReplaceRelay(ctx context.Context, distID, lost, reason, next st
 }
 
 func (s *SQLite) replaceRelay(ctx context.Context, distID, lost, reason, next string, at time.Time, ev Event) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (s *SQLite) ReopenAssignment(ctx context.Context, id string, at time.Time, 
 }
 
 func (s *SQLite) reopenAssignment(ctx context.Context, id string, at time.Time, ev Event) (bool, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
 	}

@@ -60,7 +60,7 @@ func (s *SQLite) Origins(ctx context.Context) ([]Origin, error) {
 
 // PutOriginLimits inserts or changes an origin's limits, keeping its snapshot.
 func (s *SQLite) PutOriginLimits(ctx context.Context, origin string, l quota.Limits, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO origins (origin, max_conns, max_rate, max_bytes, window_ms, updated_at)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO origins (origin, max_conns, max_rate, max_bytes, window_ms, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (origin) DO UPDATE SET max_conns = excluded.max_conns, max_rate = excluded.max_rate,
 			max_bytes = excluded.max_bytes, window_ms = excluded.window_ms, updated_at = excluded.updated_at`,
@@ -73,7 +73,7 @@ func (s *SQLite) PutOriginLimits(ctx context.Context, origin string, l quota.Lim
 
 // PutOriginSnapshot inserts or changes an origin's snapshot, keeping its limits.
 func (s *SQLite) PutOriginSnapshot(ctx context.Context, origin string, snap quota.Snapshot, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO origins (origin, window_start, spent, factor, updated_at)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO origins (origin, window_start, spent, factor, updated_at)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (origin) DO UPDATE SET window_start = excluded.window_start, spent = excluded.spent,
 			factor = excluded.factor, updated_at = excluded.updated_at`,

@@ -680,6 +680,29 @@ func (p *Postgres) AddEvent(ctx context.Context, e Event) error {
 	return nil
 }
 
+// AddEvents appends es in one transaction, in one round trip.
+func (p *Postgres) AddEvents(ctx context.Context, es []Event) error {
+	if len(es) == 0 {
+		return nil
+	}
+	now := time.Now()
+	err := p.inPgxTx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, e := range es {
+			if e.At.IsZero() {
+				e.At = now
+			}
+			b.Queue(`INSERT INTO events (at, dist_id, host, kind, msg) VALUES ($1, $2, $3, $4, $5)`,
+				toMs(e.At), e.DistID, e.Host, e.Kind, e.Msg)
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("add %d events: %w", len(es), err)
+	}
+	return nil
+}
+
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }

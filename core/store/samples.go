@@ -61,7 +61,7 @@ const qSampleIns = `INSERT INTO samples (dist_id, host, role, at, state, have,
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM distributions WHERE id = ?)`
 
 func (s *SQLite) addSamples(ctx context.Context, ss []Sample) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

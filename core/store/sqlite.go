@@ -28,7 +28,11 @@ var migrationFS embed.FS
 
 // SQLite is the Store of a single controller, kept in one SQLite file.
 type SQLite struct {
-	db   *sql.DB
+	db *sql.DB // reads: a few connections beside the writer (WAL)
+	// w is every write, on one connection: writers wait for it in Go, handed it the moment the
+	// last commit ends, where on several connections they polled the file lock in SQLite's busy
+	// handler, sleeping up to 100 ms a try while a fleet's reports queued behind them.
+	w    *sql.DB
 	path string
 
 	// held is set once the marker beside the database is written (integrity.go).
@@ -36,9 +40,11 @@ type SQLite struct {
 	markMu sync.Mutex
 
 	// stmts are the hot statements, prepared once per connection (stmt): parsing the SQL was
-	// most of the cost of the small statements a fleet's reports and watches run.
+	// most of the cost of the small statements a fleet's reports and watches run. wstmts are
+	// those of the write transactions, prepared on w at Open.
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
+	wstmts map[string]*sql.Stmt
 }
 
 // stmt answers the prepared statement of query, shared by every caller, preparing it on a miss
@@ -71,9 +77,7 @@ func (s *SQLite) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // (hotTxStmts) are shared: preparing one now would need a second connection while tx holds one,
 // and with every connection of the pool in a transaction that waits forever.
 func (s *SQLite) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	s.stmtMu.Lock()
-	st := s.stmts[query]
-	s.stmtMu.Unlock()
+	st := s.wstmts[query] // written at Open only
 	if st == nil {
 		return tx.PrepareContext(ctx, query)
 	}
@@ -115,8 +119,8 @@ func Open(path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	// SQLite has one writer at a time; a few connections let reads run beside it
-	// without piling up waiters on the file lock.
+	// SQLite has one writer at a time: writes go on a connection of their own (w), and a few
+	// more let reads run beside it.
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
 	ctx := context.Background()
@@ -131,16 +135,26 @@ func Open(path string) (*SQLite, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &SQLite{db: db, path: path}
-	if err := s.checkHeld(ctx); err != nil {
+	w, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
 		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	s := &SQLite{db: db, w: w, path: path, wstmts: map[string]*sql.Stmt{}}
+	if err := s.checkHeld(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	for _, q := range hotTxStmts {
-		if _, err := s.stmt(ctx, q); err != nil {
+		st, err := w.PrepareContext(ctx, q)
+		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("open store %s: prepare: %w", path, err)
 		}
+		s.wstmts[q] = st
 	}
 	return s, nil
 }
@@ -232,9 +246,13 @@ func (s *SQLite) Close() error {
 	for _, st := range s.stmts {
 		_ = st.Close()
 	}
+	for _, st := range s.wstmts {
+		_ = st.Close()
+	}
 	s.stmts = nil
 	s.stmtMu.Unlock()
-	return s.db.Close()
+	werr := s.w.Close()
+	return errors.Join(s.db.Close(), werr)
 }
 
 // querier is what *sql.DB and *sql.Tx share, so reads can run inside a snapshot or not.
@@ -330,7 +348,7 @@ func (s *SQLite) UpsertHost(ctx context.Context, h api.Host) error {
 	if h.Name == "" {
 		return errors.New("upsert host: empty name")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO hosts (`+hostCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO hosts (`+hostCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, roles = excluded.roles,
 			http_url = excluded.http_url, bt_addr = excluded.bt_addr, version = excluded.version,
 			last_seen = excluded.last_seen`,
@@ -343,7 +361,7 @@ func (s *SQLite) UpsertHost(ctx context.Context, h api.Host) error {
 
 // TouchHost sets a host's last_seen.
 func (s *SQLite) TouchHost(ctx context.Context, name string, at time.Time) error {
-	err := mustAffect(s.db.ExecContext(ctx, `UPDATE hosts SET last_seen = ? WHERE name = ?`, toMs(at), name))
+	err := mustAffect(s.w.ExecContext(ctx, `UPDATE hosts SET last_seen = ? WHERE name = ?`, toMs(at), name))
 	if err != nil {
 		return fmt.Errorf("touch host %s: %w", name, err)
 	}
@@ -362,7 +380,7 @@ func (s *SQLite) TouchHosts(ctx context.Context, seen map[string]time.Time) erro
 }
 
 func (s *SQLite) touchHosts(ctx context.Context, seen map[string]time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -487,7 +505,7 @@ func (s *SQLite) createDistribution(ctx context.Context, d api.Distribution, met
 	if d.State == "" {
 		d.State = api.DistPending
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -622,7 +640,7 @@ func (s *SQLite) distribution(ctx context.Context, id string) (api.Distribution,
 
 // SetMetainfo stores the metainfo and the fields derived from it.
 func (s *SQLite) SetMetainfo(ctx context.Context, id string, metainfo []byte, infoHash string, pieceLen int64) error {
-	err := mustAffect(s.db.ExecContext(ctx,
+	err := mustAffect(s.w.ExecContext(ctx,
 		`UPDATE distributions SET metainfo = ?, info_hash = ?, piece_length = ? WHERE id = ?`,
 		metainfo, infoHash, pieceLen, id))
 	if err != nil {
@@ -634,7 +652,7 @@ func (s *SQLite) SetMetainfo(ctx context.Context, id string, metainfo []byte, in
 // SetDistributionState sets state, and ended_at when ended is not zero. ErrNotFound if unknown.
 func (s *SQLite) SetDistributionState(ctx context.Context, id string, state api.DistState, ended time.Time) error {
 	e := toMs(ended)
-	err := mustAffect(s.db.ExecContext(ctx,
+	err := mustAffect(s.w.ExecContext(ctx,
 		`UPDATE distributions SET state = ?, ended_at = CASE WHEN ? = 0 THEN ended_at ELSE ? END WHERE id = ?`,
 		state, e, e, id))
 	if err != nil {
@@ -787,7 +805,7 @@ func (s *SQLite) ApplyReports(ctx context.Context, batch []HostReport) ([]string
 	if len(batch) == 0 {
 		return nil, nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("apply %d reports: %w", len(batch), err)
 	}
@@ -811,7 +829,7 @@ func (s *SQLite) ApplyReports(ctx context.Context, batch []HostReport) ([]string
 }
 
 func (s *SQLite) applyReport(ctx context.Context, host string, r []api.TaskReport, now time.Time) ([]string, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -904,10 +922,39 @@ func (s *SQLite) AddEvent(ctx context.Context, e Event) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO events (at, dist_id, host, kind, msg) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO events (at, dist_id, host, kind, msg) VALUES (?, ?, ?, ?, ?)`,
 		toMs(e.At), e.DistID, e.Host, e.Kind, e.Msg)
 	if err != nil {
 		return fmt.Errorf("add event %s: %w", e.Kind, err)
+	}
+	return nil
+}
+
+// AddEvents appends es in one transaction.
+func (s *SQLite) AddEvents(ctx context.Context, es []Event) error {
+	if len(es) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add %d events: %w", len(es), err)
+	}
+	defer tx.Rollback()
+	st, err := s.txStmt(ctx, tx, `INSERT INTO events (at, dist_id, host, kind, msg) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("add %d events: %w", len(es), err)
+	}
+	now := time.Now()
+	for _, e := range es {
+		if e.At.IsZero() {
+			e.At = now
+		}
+		if _, err := st.ExecContext(ctx, toMs(e.At), e.DistID, e.Host, e.Kind, e.Msg); err != nil {
+			return fmt.Errorf("add event %s: %w", e.Kind, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("add %d events: %w", len(es), err)
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func (s *SQLite) TrustEpoch(ctx context.Context) (int64, error) {
 
 // KeepCA stores the CA unless one is stored, and answers the stored one.
 func (s *SQLite) KeepCA(ctx context.Context, certPEM, keyPEM []byte, at time.Time) ([]byte, []byte, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("keep ca: %w", err)
 	}
@@ -96,7 +96,7 @@ func (s *SQLite) StoredCA(ctx context.Context) ([]byte, []byte, error) {
 
 // trustTx runs fn and moves the trust epoch on, in one transaction.
 func (s *SQLite) trustTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", what, err)
 	}

@@ -96,6 +96,9 @@ type Store interface {
 
 	// AddEvent appends an event.
 	AddEvent(ctx context.Context, e Event) error
+	// AddEvents appends events in one transaction: thousands of hosts that change mode at once
+	// cost one commit, not one each.
+	AddEvents(ctx context.Context, es []Event) error
 	// Events returns the newest events, newest first; distID "" means all distributions.
 	Events(ctx context.Context, distID string, limit int) ([]Event, error)
 

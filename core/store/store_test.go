@@ -75,6 +75,7 @@ var storeCases = []struct {
 	{"TouchHostsOneTransaction", testTouchHostsOneTransaction},
 	{"AssignmentByID", testAssignmentByID},
 	{"ApplyReportsOneTransaction", testApplyReportsOneTransaction},
+	{"AddEventsInOrder", testAddEventsInOrder},
 	{"HostTaskHeadsLeaveMetainfoOut", testHostTaskHeadsLeaveMetainfoOut},
 	{"ConcurrentBatchesShareStatements", testConcurrentBatchesShareStatements},
 	{"LifecycleRoundTrip", testLifecycleRoundTrip},

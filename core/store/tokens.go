@@ -53,7 +53,7 @@ var _ TrustStore = (*SQLite)(nil)
 
 // CreateToken adds a token; ErrExists when the name (or, by chance, the secret) is taken.
 func (s *SQLite) CreateToken(ctx context.Context, t Token) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, hash, role, created_at, expires_at, created_by)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (name, hash, role, created_at, expires_at, created_by)
 		VALUES (?, ?, ?, ?, ?, ?)`, t.Name, t.Hash, t.Role, toMs(t.CreatedAt), toMs(t.ExpiresAt), t.CreatedBy)
 	if isDuplicate(err) {
 		return fmt.Errorf("create token %s: %w", t.Name, ErrExists)
@@ -76,7 +76,7 @@ func (s *SQLite) Tokens(ctx context.Context) ([]Token, error) {
 
 // DeleteToken removes a token by name; ErrNotFound when unknown.
 func (s *SQLite) DeleteToken(ctx context.Context, name string) error {
-	if err := mustAffect(s.db.ExecContext(ctx, `DELETE FROM tokens WHERE name = ?`, name)); err != nil {
+	if err := mustAffect(s.w.ExecContext(ctx, `DELETE FROM tokens WHERE name = ?`, name)); err != nil {
 		return fmt.Errorf("delete token %s: %w", name, err)
 	}
 	return nil

@@ -27,6 +27,9 @@ type distView struct {
 	relays  []*member
 	idx     map[string]map[string]*member // class key → host → member (keys: classKeys)
 
+	// cache guards the pointing and the kept peers answers below: peers asks read the view
+	// sharing the views' lock, and these are what they write.
+	cache     sync.Mutex
 	pointLive []string          // the live relays pointing was computed for, in v.relays' order
 	point     map[string]string // client → relay
 	liveBuf   []api.Host        // reused by pointed: looking at the relays allocates nothing
@@ -35,7 +38,7 @@ type distView struct {
 
 	rev      uint64                 // bumped by every change of the tracker index
 	relayRev uint64                 // bumped by the changes of it that move a relay (pointed)
-	answers  map[string]*peersEntry // recent peers answers (peers.go)
+	answers  map[string]*peersEntry // recent peers answers (peers.go), under cache
 }
 
 // member is one assignment in a view.
@@ -255,7 +258,7 @@ func (s *Server) metaSumOf(ctx context.Context, id string, has bool) string {
 		return sum
 	}
 	var mi []byte
-	if err := s.withView(ctx, id, func(v *distView) { mi = v.d.Metainfo }); err != nil {
+	if err := s.readView(ctx, id, func(v *distView) { mi = v.d.Metainfo }); err != nil {
 		s.log.Warn("cannot read a metainfo", "id", id, "err", err)
 		return ""
 	}
@@ -294,9 +297,15 @@ func (vs *views) drop(id string) {
 // metainfo, a cancel, a relay replacement) take turns; requests about others do not wait.
 func (s *Server) distLock(id string) *sync.Mutex {
 	vs := s.views
+	vs.mu.RLock()
+	l := vs.locks[id]
+	vs.mu.RUnlock()
+	if l != nil {
+		return l // every state change asks: taking the views alone would queue it behind readers
+	}
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
-	l := vs.locks[id]
+	l = vs.locks[id]
 	if l == nil {
 		l = new(sync.Mutex)
 		vs.locks[id] = l
@@ -305,7 +314,7 @@ func (s *Server) distLock(id string) *sync.Mutex {
 }
 
 // readView calls fn with the view of distribution id as withView does, sharing the views' lock
-// with other readers: fn must only read the view.
+// with other readers: fn must only read the view (and write its cache, under v.cache).
 func (s *Server) readView(ctx context.Context, id string, fn func(v *distView)) error {
 	vs := s.views
 	vs.mu.RLock()
@@ -392,7 +401,7 @@ func (s *Server) withView(ctx context.Context, id string, fn func(v *distView)) 
 // them, and for nobody else.
 func (s *Server) wakeDist(ctx context.Context, id string) {
 	var names []string
-	err := s.withView(ctx, id, func(v *distView) {
+	err := s.readView(ctx, id, func(v *distView) {
 		names = make([]string, 0, len(v.members))
 		for _, m := range v.members {
 			names = append(names, m.host)
@@ -446,6 +455,8 @@ func (v *distView) pointed(client string, alive func(name string) (api.Host, boo
 	// Relays come and go by their state (setState bumps relayRev) and by time (online): the set
 	// is looked at again on a change of a relay, or after pointFresh, not on every ask (nor on
 	// each of a push's client changes, which move no relay).
+	v.cache.Lock()
+	defer v.cache.Unlock()
 	if v.point != nil && v.pointRev == v.relayRev && now.Sub(v.pointAt) < pointFresh && !now.Before(v.pointAt) {
 		return v.point[client]
 	}

@@ -15,14 +15,34 @@ const (
 	maxEventLimit     = 10000
 )
 
-// event records e. The state it describes is already stored, so a failure to add the event is
-// logged and does not fail the request.
+// event records e, with the events of concurrent requests in one transaction: when the metainfo
+// comes, thousands of clients report a mode change at once, and one commit each queued them all
+// behind the database's write lock. The state it describes is already stored, so a failure to add
+// the event is logged and does not fail the request.
 func (s *Server) event(ctx context.Context, e store.Event) {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	if err := s.st.AddEvent(ctx, e); err != nil {
-		s.log.Warn("cannot store event", "dist", e.DistID, "kind", e.Kind, "err", err)
+	j := &eventJob{e: e, done: make(chan struct{})}
+	s.eventsGC.run(j, func(batch []*eventJob) { s.commitEvents(context.WithoutCancel(ctx), batch) })
+	<-j.done
+}
+
+type eventJob struct {
+	e    store.Event
+	done chan struct{}
+}
+
+func (s *Server) commitEvents(ctx context.Context, batch []*eventJob) {
+	es := make([]store.Event, len(batch))
+	for i, j := range batch {
+		es[i] = j.e
+	}
+	if err := s.st.AddEvents(ctx, es); err != nil {
+		s.log.Warn("cannot store events", "events", len(es), "kind", es[0].Kind, "err", err)
+	}
+	for _, j := range batch {
+		close(j.done)
 	}
 }
 

@@ -116,6 +116,11 @@ func (t timedStore) AddEvent(ctx context.Context, e store.Event) error {
 	return t.Store.AddEvent(ctx, e)
 }
 
+func (t timedStore) AddEvents(ctx context.Context, es []store.Event) error {
+	defer t.since("add_events", time.Now())
+	return t.Store.AddEvents(ctx, es)
+}
+
 func (t timedStore) Events(ctx context.Context, distID string, limit int) ([]store.Event, error) {
 	defer t.since("events", time.Now())
 	return t.Store.Events(ctx, distID, limit)

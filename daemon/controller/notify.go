@@ -40,6 +40,11 @@ type notifier struct {
 	releaser  bool          // a goroutine is closing them
 	answers   atomic.Int64  // released watches answered so far
 	wait      time.Duration // releaseWait; shorter in tests
+	// busy, when set, reports that the calls a released watch brings (a report, peers asks)
+	// already queue: the next batch waits for them too, up to wait. The watches alone went out
+	// as fast as they were answered, and each one's report and asks came after, all together,
+	// at ten thousand hosts into 429s.
+	busy func() bool
 }
 
 // Pacing of the release of held watches.
@@ -175,7 +180,7 @@ func (b *notifier) releaseLoop() {
 		// The next batch goes once half of the watches this one released were answered: as fast
 		// as the controller answers, and no faster. Bounded: answers that never come (the hosts
 		// went away meanwhile) hold the next batch back releaseWait at most.
-		for deadline := time.Now().Add(b.wait); b.answers.Load()-base < held/2 && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(b.wait); (b.answers.Load()-base < held/2 || b.busy != nil && b.busy()) && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
 	}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -88,5 +89,69 @@ func TestAnsweredWatchesReleaseTheNextBatch(t *testing.T) {
 	}
 	if took := time.Since(start); took >= 40*b.wait {
 		t.Errorf("answered batches took %s to release, as long as unanswered ones (%s)", took, 40*b.wait)
+	}
+}
+
+// While the calls released watches bring still queue (busy), the next batch waits: the watches of
+// a wake-up go no faster than the controller answers their reports and asks.
+func TestBusyControllerHoldsTheNextBatch(t *testing.T) {
+	t.Parallel()
+	b := newNotifier()
+	b.wait = time.Minute
+	var busy atomic.Bool
+	busy.Store(true)
+	polled := make(chan struct{}, 1)
+	b.busy = func() bool {
+		select {
+		case polled <- struct{}{}:
+		default:
+		}
+		return busy.Load()
+	}
+	const n = 2 * releaseBatch
+	names := make([]string, n)
+	chs := make([]<-chan struct{}, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("h%d", i)
+		_, _, g := b.version(names[i])
+		g.held.Add(1)
+		chs[i] = g.ch
+	}
+	for _, ch := range chs {
+		go func() {
+			<-ch
+			b.answered()
+		}()
+	}
+	b.wakeHostsLocal(names)
+	timeout := time.After(10 * time.Second)
+	for i, ch := range chs[:releaseBatch] {
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("watch %d of the first batch still held after 10 s", i)
+		}
+	}
+	for range 3 { // the releaser looks at busy again and again: it waits
+		select {
+		case <-polled:
+		case <-timeout:
+			t.Fatal("the releaser never asked whether the controller is busy")
+		}
+	}
+	for i, ch := range chs[releaseBatch:] {
+		select {
+		case <-ch:
+			t.Fatalf("watch %d of the second batch released while the controller is busy", i)
+		default:
+		}
+	}
+	busy.Store(false)
+	for i, ch := range chs[releaseBatch:] {
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("watch %d of the second batch still held after the controller was no longer busy", i)
+		}
 	}
 }

@@ -75,16 +75,21 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	// For any host of the kind: nobody is left out here, the asker is at serving time.
 	anyone := self
 	anyone.Name = ""
-	// Lock order: the views, then the hosts; never the other way.
-	err = s.withView(ctx, id, func(v *distView) {
+	// Lock order: the views, then the hosts, then the view's cache; never the other way. The
+	// views are shared with other readers: a wake-up's thousands of asks looked up one at a time
+	// queued behind each other, and on a busy machine behind every preempted holder.
+	err = s.readView(ctx, id, func(v *distView) {
 		s.hosts.mu.RLock()
 		defer s.hosts.mu.RUnlock()
 		key, rev = peersKey(v, self, subnet, online, now), v.rev
+		v.cache.Lock()
 		if old := v.answers[key]; old != nil && old.rev == v.rev && now.Sub(old.at) < peersFresh && !now.Before(old.at) {
 			e = old
-			return
 		}
-		cands = v.peerCands(anyone, subnet, self.Name, maxPeers+1, online, now, sc)
+		v.cache.Unlock()
+		if e == nil {
+			cands = v.peerCands(anyone, subnet, self.Name, maxPeers+1, online, now, sc)
+		}
 	})
 	if err != nil {
 		sc.put(cands)
@@ -96,10 +101,12 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		// Ordered outside the views' lock; kept for the next asker of its kind.
 		e = &peersEntry{at: now, rev: rev, peers: selection.OrderPeers(anyone, cands, maxPeers+1)}
 		sc.put(cands)
-		_ = s.withView(ctx, id, func(v *distView) {
+		_ = s.readView(ctx, id, func(v *distView) {
 			if v.rev != rev {
 				return // changed meanwhile: this answer is for this asker only
 			}
+			v.cache.Lock()
+			defer v.cache.Unlock()
 			if v.answers == nil || len(v.answers) > 4096 {
 				v.answers = map[string]*peersEntry{}
 			}

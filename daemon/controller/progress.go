@@ -43,7 +43,7 @@ func (s *Server) splitReport(ctx context.Context, host string, ts []api.TaskRepo
 		distID, _, _, _ := api.SplitAssignmentID(t.ID)
 		same := false
 		if len(t.ModeChanges) == 0 {
-			err := s.withView(ctx, distID, func(v *distView) {
+			err := s.readView(ctx, distID, func(v *distView) {
 				m := v.members[t.ID]
 				same = m != nil && m.host == host && (t.State == "" || t.State == m.state)
 			})
@@ -155,13 +155,38 @@ func (s *Server) flushLocked(ctx context.Context, now time.Time) {
 	}
 }
 
-// groupCommit writes the state changes of concurrent reports together: the first report to find
-// no write under way writes its own and every one queued meanwhile in one transaction, then the
-// next batch, until none is left. Each report still answers only once its own change is stored.
-type groupCommit struct {
+// groupCommit writes what concurrent requests store together: the first to find no write under
+// way writes its own job and every one queued meanwhile in one transaction, then the next batch,
+// until none is left. Each request still answers only once its own job is stored. Used for the
+// state changes of reports and for events.
+type groupCommit[J any] struct {
 	mu      sync.Mutex
-	queue   []*commitJob
+	queue   []J
 	writing bool
+}
+
+// run queues j and, when no write is under way, writes batches with commit until none is left.
+// commit must signal every job of its batch; the caller then waits for its own.
+func (g *groupCommit[J]) run(j J, commit func(batch []J)) {
+	g.mu.Lock()
+	g.queue = append(g.queue, j)
+	if g.writing {
+		g.mu.Unlock()
+		return
+	}
+	g.writing = true
+	for {
+		batch := g.queue
+		g.queue = nil
+		g.mu.Unlock()
+		commit(batch)
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.writing = false
+			g.mu.Unlock()
+			return
+		}
+	}
 }
 
 type commitJob struct {
@@ -174,28 +199,9 @@ type commitJob struct {
 // applyNow stores the tasks of one host's report now (with whatever else is queued) and answers
 // the ids whose state changed.
 func (s *Server) applyNow(ctx context.Context, host string, ts []api.TaskReport, now time.Time) ([]string, error) {
-	g := &s.commits
 	j := &commitJob{rep: store.HostReport{Host: host, Tasks: ts, At: now}, done: make(chan struct{})}
-	g.mu.Lock()
-	g.queue = append(g.queue, j)
-	if g.writing {
-		g.mu.Unlock()
-		<-j.done // the writer closes it whatever happens: a report is never left half-answered
-		return j.changed, j.err
-	}
-	g.writing = true
-	for {
-		batch := g.queue
-		g.queue = nil
-		g.mu.Unlock()
-		s.commitBatch(context.WithoutCancel(ctx), batch)
-		g.mu.Lock()
-		if len(g.queue) == 0 {
-			g.writing = false
-			g.mu.Unlock()
-			break
-		}
-	}
+	s.commits.run(j, func(batch []*commitJob) { s.commitBatch(context.WithoutCancel(ctx), batch) })
+	<-j.done // the writer closes it whatever happens: a report is never left half-answered
 	return j.changed, j.err
 }
 

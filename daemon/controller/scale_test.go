@@ -123,6 +123,11 @@ func (c *countingStore) AddEvent(ctx context.Context, e store.Event) error {
 	return c.SQLite.AddEvent(ctx, e)
 }
 
+func (c *countingStore) AddEvents(ctx context.Context, es []store.Event) error {
+	c.count("AddEvents", len(es))
+	return c.SQLite.AddEvents(ctx, es)
+}
+
 func (c *countingStore) AddSamples(ctx context.Context, ss []store.Sample) error {
 	c.count("AddSamples", len(ss))
 	return c.SQLite.AddSamples(ctx, ss)

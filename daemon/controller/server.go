@@ -80,7 +80,8 @@ type Server struct {
 	views *views     // each distribution's counters, tracker index and per-distribution lock (distview.go)
 	// progress holds the figures of reports not written yet (progress.go).
 	progress *progress
-	commits  groupCommit // state changes of concurrent reports, one transaction (progress.go)
+	commits  groupCommit[*commitJob] // state changes of concurrent reports, one transaction (progress.go)
+	eventsGC groupCommit[*eventJob]  // events of concurrent requests, one transaction (events.go)
 
 	// onHold, when set, is called each time a watch starts waiting (tests use it to know a
 	// request is held without sleeping).
@@ -143,6 +144,8 @@ func New(st store.Store, o Options) *Server {
 	m := newServerMetrics()
 	hosts := newHostIndex()
 	notify := newNotifier()
+	reporting, asking := make(chan struct{}, o.MaxInFlight), make(chan struct{}, o.MaxInFlight)
+	notify.busy = func() bool { return len(reporting)+len(asking) >= o.MaxInFlight/2 }
 	c := newCluster(st, notify.nonce)
 	if c != nil {
 		notify.share = c.wake
@@ -150,7 +153,7 @@ func New(st store.Store, o Options) *Server {
 	wrapped := viewStore{Store: m.timed(st), views: vs, hosts: hosts, c: c}
 	return &Server{st: wrapped, raw: st, o: o, log: o.Logger, now: o.Now, notify: notify, cluster: c,
 		origins: newOrigins(st, o.LeaseTTL), fleet: newFleetState(o.Now()), hosts: hosts, views: vs, progress: newProgress(o.Now()),
-		reporting: make(chan struct{}, o.MaxInFlight), asking: make(chan struct{}, o.MaxInFlight), metrics: m,
+		reporting: reporting, asking: asking, metrics: m,
 		trust: newTrust(st)}
 }
 
