@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -59,14 +60,18 @@ func (s *Server) distribution(ctx context.Context, id string) (api.Distribution,
 // its view, answering 404 for an unknown id.
 func (s *Server) distHead(ctx context.Context, id string) (api.Distribution, error) {
 	var d api.Distribution
-	err := s.readView(ctx, id, func(v *distView) { d = v.d })
-	if errors.Is(err, store.ErrNotFound) {
-		return api.Distribution{}, errorf(http.StatusNotFound, codeNotFound, "distribution %s does not exist: see dist ls", id)
-	}
-	if err != nil {
-		return api.Distribution{}, fmt.Errorf("read distribution %s: %w", id, err)
+	if err := s.readView(ctx, id, func(v *distView) { d = v.d }); err != nil {
+		return api.Distribution{}, distErr(id, err)
 	}
 	return d, nil
+}
+
+// distErr is the answer to a failed read of distribution id's view: 404 for an unknown id.
+func distErr(id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, codeNotFound, "distribution %s does not exist: see dist ls", id)
+	}
+	return fmt.Errorf("read distribution %s: %w", id, err)
 }
 
 // putMetainfo answers PUT /v1/distributions/{id}/metainfo: a relay that hashed a URL source while
@@ -89,6 +94,11 @@ func (s *Server) putMetainfo(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(mi) == 0 {
 		return badRequest("metainfo is empty: send the bencoded torrent")
+	}
+	if len(known.Metainfo) > 0 && bytes.Equal(mi, known.Metainfo) {
+		// Every relay of a fleet publishes the same bytes: the second and later need no parse.
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 	ti, err := parseMetainfo(mi)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dist/core/api"
@@ -27,18 +28,62 @@ type distView struct {
 	relays  []*member
 	idx     map[string]map[string]*member // class key → host → member (keys: classKeys)
 
-	// cache guards the pointing and the kept peers answers below: peers asks read the view
-	// sharing the views' lock, and these are what they write.
-	cache     sync.Mutex
-	pointLive []string          // the live relays pointing was computed for, in v.relays' order
-	point     map[string]string // client → relay
-	liveBuf   []api.Host        // reused by pointed: looking at the relays allocates nothing
-	pointRev  uint64            // relayRev when the live relays were last looked at
-	pointAt   time.Time         // and when
+	// The pointing and the kept peers answers are written by peers asks, which read the view
+	// together under the views' shared lock: they are published whole through atomic pointers,
+	// read without a lock, and only a recomputation takes cache. Under one lock, a wake-up's
+	// thousands of asks queued behind every holder the scheduler had set aside.
+	cache    sync.Mutex
+	pointCur atomic.Pointer[pointing]
+	liveBuf  []api.Host // reused by pointed under cache: looking at the relays allocates nothing
 
-	rev      uint64                 // bumped by every change of the tracker index
-	relayRev uint64                 // bumped by the changes of it that move a relay (pointed)
-	answers  map[string]*peersEntry // recent peers answers (peers.go), under cache
+	rev      atomic.Uint64               // bumped by every change of the tracker index (under the views' lock)
+	relayRev uint64                      // bumped by the changes of it that move a relay (pointed)
+	answers  atomic.Pointer[answerCache] // recent peers answers (peers.go)
+}
+
+// pointing is one computation of the relay each client is pointed at; never changed once
+// published.
+type pointing struct {
+	rev   uint64            // relayRev when the live relays were looked at
+	at    time.Time         // and when
+	live  []string          // the live relays it was computed for, in v.relays' order
+	point map[string]string // client → relay
+}
+
+func (p *pointing) fresh(relayRev uint64, now time.Time) bool {
+	return p != nil && p.rev == relayRev && now.Sub(p.at) < pointFresh && !now.Before(p.at)
+}
+
+// answerCache holds recent peers answers by asker kind; replaced whole when it grows too big.
+type answerCache struct {
+	m sync.Map // key → *peersEntry
+	n atomic.Int32
+}
+
+// maxAnswers bounds the peers answers kept per distribution.
+const maxAnswers = 4096
+
+// answer answers the kept peers answer for key, if any.
+func (v *distView) answer(key string) *peersEntry {
+	c := v.answers.Load()
+	if c == nil {
+		return nil
+	}
+	e, _ := c.m.Load(key)
+	pe, _ := e.(*peersEntry)
+	return pe
+}
+
+// keepAnswer keeps e as the peers answer for key.
+func (v *distView) keepAnswer(key string, e *peersEntry) {
+	c := v.answers.Load()
+	if c == nil || c.n.Load() >= maxAnswers {
+		v.answers.CompareAndSwap(c, &answerCache{})
+		c = v.answers.Load()
+	}
+	if _, loaded := c.m.Swap(key, e); !loaded {
+		c.n.Add(1)
+	}
 }
 
 // member is one assignment in a view.
@@ -48,7 +93,8 @@ type member struct {
 	state        api.TaskState
 	site, subnet string
 	labels       map[string]string
-	cls          byte // tracker class: classComplete, classRelay, classMember or 0 (not handed out)
+	cls          byte      // tracker class: classComplete, classRelay, classMember or 0 (not handed out)
+	modeAt       time.Time // the stored mode time when the view was built (modes.go)
 }
 
 // pointFresh is how long the set of live relays behind the pointing is taken as it was.
@@ -102,7 +148,7 @@ func subnetOf(h api.Host) string {
 }
 
 func (v *distView) index(m *member) {
-	v.rev++
+	v.rev.Add(1)
 	if m.role != api.RoleClient {
 		v.relayRev++
 	}
@@ -121,7 +167,7 @@ func (v *distView) index(m *member) {
 }
 
 func (v *distView) unindex(m *member) {
-	v.rev++
+	v.rev.Add(1)
 	if m.role != api.RoleClient {
 		v.relayRev++
 	}
@@ -174,7 +220,7 @@ func buildView(d api.Distribution, host func(string) (api.Host, bool)) *distView
 	for _, a := range d.Assignments {
 		h, _ := host(a.Host)
 		m := &member{id: a.ID, host: a.Host, role: a.Role, state: a.State, site: h.Labels[selection.SiteLabel],
-			subnet: subnetOf(h), labels: h.Labels}
+			subnet: subnetOf(h), labels: h.Labels, modeAt: a.ModeAt}
 		v.members[a.ID] = m
 		if a.Role == api.RoleClient {
 			v.clients[a.State]++
@@ -314,7 +360,7 @@ func (s *Server) distLock(id string) *sync.Mutex {
 }
 
 // readView calls fn with the view of distribution id as withView does, sharing the views' lock
-// with other readers: fn must only read the view (and write its cache, under v.cache).
+// with other readers: fn must only read the view (pointed and keepAnswer publish what they write).
 func (s *Server) readView(ctx context.Context, id string, fn func(v *distView)) error {
 	vs := s.views
 	vs.mu.RLock()
@@ -455,40 +501,52 @@ func (v *distView) pointed(client string, alive func(name string) (api.Host, boo
 	// Relays come and go by their state (setState bumps relayRev) and by time (online): the set
 	// is looked at again on a change of a relay, or after pointFresh, not on every ask (nor on
 	// each of a push's client changes, which move no relay).
-	v.cache.Lock()
-	defer v.cache.Unlock()
-	if v.point != nil && v.pointRev == v.relayRev && now.Sub(v.pointAt) < pointFresh && !now.Before(v.pointAt) {
-		return v.point[client]
+	p := v.pointCur.Load()
+	if p.fresh(v.relayRev, now) {
+		return p.point[client]
 	}
-	v.pointRev, v.pointAt = v.relayRev, now
+	if !v.cache.TryLock() {
+		if p != nil {
+			return p.point[client] // another ask looks at the relays now: a moment old will do
+		}
+		v.cache.Lock()
+	}
+	defer v.cache.Unlock()
+	if p = v.pointCur.Load(); p.fresh(v.relayRev, now) {
+		return p.point[client]
+	}
 	// The live relays are compared in place with those of the last pointing: during a push the
 	// set is looked at about once per ask and rarely differs.
 	live := v.liveBuf[:0]
-	same := v.point != nil
+	same := p != nil
 	for _, r := range v.relays {
 		if r.state.Stopped() {
 			continue
 		}
 		if h, ok := alive(r.host); ok {
-			same = same && len(live) < len(v.pointLive) && v.pointLive[len(live)] == r.host
+			same = same && len(live) < len(p.live) && p.live[len(live)] == r.host
 			live = append(live, h)
 		}
 	}
 	v.liveBuf = live
-	if !same || len(live) != len(v.pointLive) {
+	next := &pointing{rev: v.relayRev, at: now}
+	if same && len(live) == len(p.live) {
+		next.live, next.point = p.live, p.point
+	} else {
 		var clients []api.Host
 		for _, m := range v.members {
 			if m.role == api.RoleClient {
 				clients = append(clients, api.Host{Name: m.host, Labels: m.labels})
 			}
 		}
-		v.point = selection.Point(live, clients)
-		v.pointLive = v.pointLive[:0]
-		for _, h := range live {
-			v.pointLive = append(v.pointLive, h.Name)
+		next.point = selection.Point(live, clients)
+		next.live = make([]string, len(live))
+		for i, h := range live {
+			next.live[i] = h.Name
 		}
 	}
-	return v.point[client]
+	v.pointCur.Store(next)
+	return next.point[client]
 }
 
 // peerCands answers at most limit candidates for self from the index: complete members first,

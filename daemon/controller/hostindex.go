@@ -203,38 +203,40 @@ func (s *Server) touch(ctx context.Context, name string, at time.Time) error {
 	return nil
 }
 
-// flushSeen writes the last_seen times newer than the stored ones in one transaction; what a
-// failed write did not store stays newer, for the next try.
+// flushSeen writes the last_seen times newer than the stored ones, flushChunk hosts a
+// transaction; what a failed write did not store stays newer, for the next try.
 func (s *Server) flushSeen(ctx context.Context, now time.Time) {
 	hi := s.hosts
 	hi.flushed.Store(now.UnixNano())
 	type mark struct {
-		e  *hostEntry
-		ns int64
+		name string
+		e    *hostEntry
+		ns   int64
 	}
 	var marks []mark
-	batch := map[string]time.Time{}
 	hi.mu.RLock()
 	for n, e := range hi.byName {
 		if ns := e.seen.Load(); ns > e.written.Load() {
-			marks = append(marks, mark{e, ns})
-			batch[n] = time.Unix(0, ns)
+			marks = append(marks, mark{n, e, ns})
 		}
 	}
 	hi.mu.RUnlock()
-	if len(batch) == 0 {
-		return
-	}
-	if err := s.st.TouchHosts(context.WithoutCancel(ctx), batch); err != nil {
-		s.log.Warn("cannot store last seen times", "hosts", len(batch), "err", err)
-		return
-	}
-	s.cluster.seen(batch)
-	for _, m := range marks {
-		for {
-			cur := m.e.written.Load()
-			if m.ns <= cur || m.e.written.CompareAndSwap(cur, m.ns) {
-				break
+	for part := range slices.Chunk(marks, flushChunk) {
+		batch := make(map[string]time.Time, len(part))
+		for _, m := range part {
+			batch[m.name] = time.Unix(0, m.ns)
+		}
+		if err := s.st.TouchHosts(context.WithoutCancel(ctx), batch); err != nil {
+			s.log.Warn("cannot store last seen times", "hosts", len(batch), "err", err)
+			return
+		}
+		s.cluster.seen(batch)
+		for _, m := range part {
+			for {
+				cur := m.e.written.Load()
+				if m.ns <= cur || m.e.written.CompareAndSwap(cur, m.ns) {
+					break
+				}
 			}
 		}
 	}

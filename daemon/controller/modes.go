@@ -31,19 +31,25 @@ func (s *Server) modeEvents(ctx context.Context, rep api.Report) {
 		if ok && newest <= seen {
 			continue
 		}
+		// The assignment is looked up in its distribution's view, not read from the store: when
+		// the metainfo comes, a fleet's clients all change mode at once. The view holds the mode
+		// time stored when it was built; what came since is in modeSeen.
 		distID, _, _, _ := api.SplitAssignmentID(t.ID)
-		a, err := s.st.Assignment(ctx, t.ID) // by key: one row
-		if errors.Is(err, store.ErrNotFound) {
+		var (
+			last  time.Time
+			found bool
+		)
+		err := s.readView(ctx, distID, func(v *distView) {
+			if m := v.members[t.ID]; m != nil && m.host == rep.Host {
+				last, found = m.modeAt, true
+			}
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("cannot read the distribution for mode events", "task", t.ID, "err", err)
+		}
+		if !found {
 			continue
 		}
-		if err != nil {
-			s.log.Warn("cannot read assignment for mode events", "task", t.ID, "err", err)
-			continue
-		}
-		if a.Host != rep.Host {
-			continue
-		}
-		last := a.ModeAt
 		if ok && time.UnixMilli(seen).After(last) {
 			last = time.UnixMilli(seen)
 		}

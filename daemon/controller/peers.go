@@ -47,9 +47,6 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	if _, err := s.distHead(ctx, id); err != nil { // 404 for an unknown id; builds the view once
-		return err
-	}
 	self, ok, err := s.hostByName(ctx, name)
 	if err != nil {
 		return err
@@ -69,6 +66,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		key   string
 		rev   uint64
 		cands []selection.PeerCand
+		view  *distView
 	)
 	subnet := subnetOf(self) // parsed once per ask, for the key and the candidates
 	sc := candsPool.Get().(*candScratch)
@@ -78,22 +76,22 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	// Lock order: the views, then the hosts, then the view's cache; never the other way. The
 	// views are shared with other readers: a wake-up's thousands of asks looked up one at a time
 	// queued behind each other, and on a busy machine behind every preempted holder.
+	// One look at the views per ask: each more queued behind every state change waiting for them.
 	err = s.readView(ctx, id, func(v *distView) {
 		s.hosts.mu.RLock()
 		defer s.hosts.mu.RUnlock()
-		key, rev = peersKey(v, self, subnet, online, now), v.rev
-		v.cache.Lock()
-		if old := v.answers[key]; old != nil && old.rev == v.rev && now.Sub(old.at) < peersFresh && !now.Before(old.at) {
+		view = v
+		key, rev = peersKey(v, self, subnet, online, now), v.rev.Load()
+		if old := v.answer(key); old != nil && old.rev == rev && now.Sub(old.at) < peersFresh && !now.Before(old.at) {
 			e = old
 		}
-		v.cache.Unlock()
 		if e == nil {
 			cands = v.peerCands(anyone, subnet, self.Name, maxPeers+1, online, now, sc)
 		}
 	})
 	if err != nil {
 		sc.put(cands)
-		return err
+		return distErr(id, err) // 404 for an unknown id
 	}
 	if e != nil {
 		sc.put(nil) // a kept answer: no candidates were looked up
@@ -101,17 +99,9 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		// Ordered outside the views' lock; kept for the next asker of its kind.
 		e = &peersEntry{at: now, rev: rev, peers: selection.OrderPeers(anyone, cands, maxPeers+1)}
 		sc.put(cands)
-		_ = s.readView(ctx, id, func(v *distView) {
-			if v.rev != rev {
-				return // changed meanwhile: this answer is for this asker only
-			}
-			v.cache.Lock()
-			defer v.cache.Unlock()
-			if v.answers == nil || len(v.answers) > 4096 {
-				v.answers = map[string]*peersEntry{}
-			}
-			v.answers[key] = e
-		})
+		if view.rev.Load() == rev { // else changed meanwhile: this answer is for this asker only
+			view.keepAnswer(key, e)
+		}
 	}
 	if slices.ContainsFunc(e.peers, func(p api.Peer) bool { return p.Host == name }) { // maxPeers+1: no index needed
 		// The asker is in the kept answer: it gets the others.

@@ -52,7 +52,10 @@ type Options struct {
 	// 429 with a Retry-After of RetryAfter (rounded up to whole seconds). Defaults
 	// DefaultMaxInFlight and DefaultRetryAfter.
 	MaxInFlight int
-	RetryAfter  time.Duration
+	// MaxAsksInFlight bounds the peers asks served at once apart from the reports; default
+	// DefaultMaxAsksInFlight, and never more than MaxInFlight.
+	MaxAsksInFlight int
+	RetryAfter      time.Duration
 	// QueueWait is how long a call beyond MaxInFlight waits for a place before its 429; default
 	// DefaultQueueWait, negative: none.
 	QueueWait time.Duration
@@ -131,6 +134,10 @@ func New(st store.Store, o Options) *Server {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
+	if o.MaxAsksInFlight <= 0 {
+		o.MaxAsksInFlight = DefaultMaxAsksInFlight
+	}
+	o.MaxAsksInFlight = min(o.MaxAsksInFlight, o.MaxInFlight)
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
 	}
@@ -144,8 +151,8 @@ func New(st store.Store, o Options) *Server {
 	m := newServerMetrics()
 	hosts := newHostIndex()
 	notify := newNotifier()
-	reporting, asking := make(chan struct{}, o.MaxInFlight), make(chan struct{}, o.MaxInFlight)
-	notify.busy = func() bool { return len(reporting)+len(asking) >= o.MaxInFlight/2 }
+	reporting, asking := make(chan struct{}, o.MaxInFlight), make(chan struct{}, o.MaxAsksInFlight)
+	notify.busy = func() bool { return len(reporting) >= o.MaxInFlight/2 || len(asking) >= o.MaxAsksInFlight/2 }
 	c := newCluster(st, notify.nonce)
 	if c != nil {
 		notify.share = c.wake

@@ -18,6 +18,11 @@ const (
 	// (progress.go), so a wider window makes bigger batches, not more work: at 64 a push to
 	// 10,000 simulated hosts turned away 20 k calls, at 256 12–14 k (fleetsim, 2 runs each).
 	DefaultMaxInFlight = 256
+	// DefaultMaxAsksInFlight is how many peers asks the controller serves at once. An ask is
+	// work for a core, not a wait: more at once only queue on the cores and on the views' lock,
+	// where every state change then waits for all of them (at 10,000 simulated hosts, 256 asks
+	// at once held the reports of a wake-up seconds behind the lock).
+	DefaultMaxAsksInFlight = 32
 	// DefaultRetryAfter is the Retry-After of a turned-away call.
 	DefaultRetryAfter = time.Second
 	// DefaultQueueWait is how long a call beyond the limit waits for a place before it is turned
@@ -25,8 +30,9 @@ const (
 	// absorbs in a fraction of the Retry-After the hosts would otherwise sit out (at 10,000 hosts
 	// a progress interval, 20 s).
 	DefaultQueueWait = 2 * time.Second
-	// queueDepth is how many calls per place in flight may wait at once; beyond them a call is
-	// turned away at once, so a sustained overload queues no more than a bounded few.
+	// queueDepth is how many calls per place of MaxInFlight may wait at once, of both kinds;
+	// beyond them a call is turned away at once, so a sustained overload queues no more than a
+	// bounded few.
 	queueDepth = 8
 )
 
@@ -63,7 +69,7 @@ func (s *Server) admit(slots chan struct{}, r *http.Request) bool {
 		return false
 	}
 	defer s.queued.Add(-1)
-	if s.queued.Add(1) > int64(queueDepth*cap(slots)) {
+	if s.queued.Add(1) > int64(queueDepth*s.o.MaxInFlight) {
 		return false
 	}
 	if s.onQueue != nil {
