@@ -51,6 +51,35 @@ func testAssignmentByID(t *testing.T, b backend) {
 	}
 }
 
+func testUpsertHostsOneTransaction(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := openTest(t, b)
+	if err := s.UpsertHost(ctx, api.Host{Name: "a", Version: "old", LastSeen: t0}); err != nil {
+		t.Fatal(err)
+	}
+	hs := []api.Host{
+		{Name: "a", Version: "new", Labels: map[string]string{"site": "x"}, LastSeen: t0.Add(time.Minute)},
+		{Name: "b", Roles: []api.Role{api.RoleRelay}, HTTPURL: "http://b:8080", LastSeen: t0},
+	}
+	if err := s.UpsertHosts(ctx, hs); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range hs {
+		h, err := s.Host(ctx, want.Name)
+		if err != nil || h.Version != want.Version || h.HTTPURL != want.HTTPURL || !h.LastSeen.Equal(want.LastSeen) ||
+			h.Labels["site"] != want.Labels["site"] || len(h.Roles) != len(want.Roles) {
+			t.Errorf("host %s = %+v (%v), want %+v", want.Name, h, err, want)
+		}
+	}
+	// One bad host refuses the batch whole: nothing of it is written.
+	if err := s.UpsertHosts(ctx, []api.Host{{Name: "c"}, {Name: ""}}); err == nil {
+		t.Error("a batch with a nameless host was accepted")
+	}
+	if _, err := s.Host(ctx, "c"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("host c of a refused batch: %v, want not found", err)
+	}
+}
+
 func testAddEventsInOrder(t *testing.T, b backend) {
 	ctx := context.Background()
 	s := openTest(t, b)

@@ -256,6 +256,33 @@ func (p *Postgres) UpsertHost(ctx context.Context, h api.Host) error {
 	return nil
 }
 
+// UpsertHosts upserts hs in one transaction, in one round trip.
+func (p *Postgres) UpsertHosts(ctx context.Context, hs []api.Host) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	for _, h := range hs {
+		if h.Name == "" {
+			return errors.New("upsert hosts: empty name")
+		}
+	}
+	err := p.inPgxTx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, h := range hs {
+			b.Queue(`INSERT INTO hosts (`+hostCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, roles = excluded.roles,
+					http_url = excluded.http_url, bt_addr = excluded.bt_addr, version = excluded.version,
+					last_seen = excluded.last_seen`,
+				h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen))
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("upsert %d hosts: %w", len(hs), err)
+	}
+	return nil
+}
+
 // TouchHost sets a host's last_seen.
 func (p *Postgres) TouchHost(ctx context.Context, name string, at time.Time) error {
 	err := mustAffect(p.db.ExecContext(ctx, `UPDATE hosts SET last_seen = $1 WHERE name = $2`, toMs(at), name))

@@ -101,7 +101,7 @@ const (
 )
 
 // hotTxStmts are prepared at Open, for txStmt.
-var hotTxStmts = []string{qReportGet, qReportUpd, qTouchSeen, qSampleIns}
+var hotTxStmts = []string{qReportGet, qReportUpd, qTouchSeen, qSampleIns, qHostUpsert}
 
 var _ Store = (*SQLite)(nil)
 
@@ -343,18 +343,51 @@ func scanHost(sc scanner) (api.Host, error) {
 	return h, nil
 }
 
+// qHostUpsert inserts or updates a host by name.
+const qHostUpsert = `INSERT INTO hosts (` + hostCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, roles = excluded.roles,
+			http_url = excluded.http_url, bt_addr = excluded.bt_addr, version = excluded.version,
+			last_seen = excluded.last_seen`
+
 // UpsertHost inserts or updates a host by name.
 func (s *SQLite) UpsertHost(ctx context.Context, h api.Host) error {
 	if h.Name == "" {
 		return errors.New("upsert host: empty name")
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO hosts (`+hostCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, roles = excluded.roles,
-			http_url = excluded.http_url, bt_addr = excluded.bt_addr, version = excluded.version,
-			last_seen = excluded.last_seen`,
+	_, err := s.w.ExecContext(ctx, qHostUpsert,
 		h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen))
 	if err != nil {
 		return fmt.Errorf("upsert host %s: %w", h.Name, err)
+	}
+	return s.markHeld()
+}
+
+// UpsertHosts upserts hs in one transaction.
+func (s *SQLite) UpsertHosts(ctx context.Context, hs []api.Host) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	for _, h := range hs {
+		if h.Name == "" {
+			return errors.New("upsert hosts: empty name")
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("upsert %d hosts: %w", len(hs), err)
+	}
+	defer tx.Rollback()
+	st, err := s.txStmt(ctx, tx, qHostUpsert)
+	if err != nil {
+		return fmt.Errorf("upsert %d hosts: %w", len(hs), err)
+	}
+	for _, h := range hs {
+		if _, err := st.ExecContext(ctx, h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen)); err != nil {
+			return fmt.Errorf("upsert host %s: %w", h.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("upsert %d hosts: %w", len(hs), err)
 	}
 	return s.markHeld()
 }

@@ -49,6 +49,9 @@ type Store interface {
 	// UpsertHost inserts or updates a host by name (labels, roles, addresses, version) and sets
 	// its last_seen to h.LastSeen.
 	UpsertHost(ctx context.Context, h api.Host) error
+	// UpsertHosts upserts many hosts as UpsertHost does, in one transaction: a fleet that
+	// registers at once (a controller restarted) costs a commit per batch, not per host.
+	UpsertHosts(ctx context.Context, hs []api.Host) error
 	// TouchHost sets a host's last_seen. ErrNotFound if unknown.
 	TouchHost(ctx context.Context, name string, at time.Time) error
 	// TouchHosts sets the last_seen of many hosts in one transaction; unknown names are skipped

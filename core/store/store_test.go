@@ -76,6 +76,7 @@ var storeCases = []struct {
 	{"AssignmentByID", testAssignmentByID},
 	{"ApplyReportsOneTransaction", testApplyReportsOneTransaction},
 	{"AddEventsInOrder", testAddEventsInOrder},
+	{"UpsertHostsOneTransaction", testUpsertHostsOneTransaction},
 	{"HostTaskHeadsLeaveMetainfoOut", testHostTaskHeadsLeaveMetainfoOut},
 	{"ConcurrentBatchesShareStatements", testConcurrentBatchesShareStatements},
 	{"LifecycleRoundTrip", testLifecycleRoundTrip},

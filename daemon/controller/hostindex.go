@@ -165,8 +165,10 @@ func (s *Server) putHost(ctx context.Context, h api.Host) error {
 	if err := s.hostsReady(ctx); err != nil {
 		return err
 	}
-	if err := s.st.UpsertHost(ctx, h); err != nil {
-		return err
+	j := &hostJob{h: h, done: make(chan struct{})}
+	s.hostsGC.run(j, func(batch []*hostJob) { s.commitHosts(context.WithoutCancel(ctx), batch) })
+	if <-j.done; j.err != nil {
+		return j.err
 	}
 	e := newEntry(h) // the upsert wrote its last_seen
 	s.hosts.mu.Lock()
@@ -177,6 +179,31 @@ func (s *Server) putHost(ctx context.Context, h api.Host) error {
 	s.hosts.mu.Unlock()
 	s.cluster.host(h)
 	return nil
+}
+
+// hostJob is one registration waiting for its commit, with the registrations of other hosts.
+type hostJob struct {
+	h    api.Host
+	err  error
+	done chan struct{}
+}
+
+// commitHosts stores the hosts of a batch of registrations in one transaction: ten thousand
+// hosts that register within seconds (a controller restarted) waited for one commit each.
+func (s *Server) commitHosts(ctx context.Context, batch []*hostJob) {
+	hs := make([]api.Host, len(batch))
+	for i, j := range batch {
+		hs[i] = j.h
+	}
+	err := s.st.UpsertHosts(ctx, hs)
+	for _, j := range batch {
+		if err != nil && len(batch) > 1 {
+			j.err = s.st.UpsertHost(ctx, j.h) // one host's failure is not the others'
+		} else {
+			j.err = err
+		}
+		close(j.done)
+	}
 }
 
 // touch records that a host was seen: in memory at once, in the store with the next batch.

@@ -26,6 +26,11 @@ func (t timedStore) since(op string, start time.Time) {
 	t.ops.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
+func (t timedStore) UpsertHosts(ctx context.Context, hs []api.Host) error {
+	defer t.since("upsert_hosts", time.Now())
+	return t.Store.UpsertHosts(ctx, hs)
+}
+
 func (t timedStore) UpsertHost(ctx context.Context, h api.Host) error {
 	defer t.since("upsert_host", time.Now())
 	return t.Store.UpsertHost(ctx, h)

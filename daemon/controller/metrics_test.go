@@ -102,7 +102,7 @@ func TestMetricsCountTheAPI(t *testing.T) {
 		{"dist_controller_http_request_duration_seconds", []string{"route", "GET /v1/hosts", "code", "4xx"}, 1},
 		{"dist_controller_http_request_duration_seconds", []string{"route", "/v1/", "code", "4xx"}, 1},
 		{"dist_controller_http_response_size_bytes", []string{"route", "GET /v1/watch"}, 3},
-		{"dist_controller_store_duration_seconds", []string{"op", "upsert_host"}, 6},
+		{"dist_controller_store_duration_seconds", []string{"op", "upsert_hosts"}, 6}, // one after the other: a batch each
 		{"dist_controller_store_duration_seconds", []string{"op", "create_distribution"}, 1},
 		{"dist_controller_watch_wakeups_total", []string{"cause", "immediate"}, 3},
 		{"dist_controller_watch_answer_tasks", nil, 3},

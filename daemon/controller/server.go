@@ -85,6 +85,7 @@ type Server struct {
 	progress *progress
 	commits  groupCommit[*commitJob] // state changes of concurrent reports, one transaction (progress.go)
 	eventsGC groupCommit[*eventJob]  // events of concurrent requests, one transaction (events.go)
+	hostsGC  groupCommit[*hostJob]   // registrations of concurrent hosts, one transaction (hostindex.go)
 
 	// onHold, when set, is called each time a watch starts waiting (tests use it to know a
 	// request is held without sleeping).
