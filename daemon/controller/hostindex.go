@@ -249,6 +249,7 @@ func (s *Server) flushSeen(ctx context.Context, now time.Time) {
 	}
 	hi.mu.RUnlock()
 	for part := range slices.Chunk(marks, flushChunk) {
+		s.yieldWrites()
 		batch := make(map[string]time.Time, len(part))
 		for _, m := range part {
 			batch[m.name] = time.Unix(0, m.ns)

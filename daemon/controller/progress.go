@@ -151,11 +151,13 @@ func (s *Server) flushLocked(ctx context.Context, now time.Time) {
 		}
 	}
 	for part := range slices.Chunk(batch, flushChunk) {
+		s.yieldWrites()
 		if _, err := s.st.ApplyReports(ctx, part); err != nil {
 			s.log.Warn("cannot store reported progress: the next reports carry it again", "hosts", len(part), "err", err)
 		}
 	}
 	for part := range slices.Chunk(samples, flushChunk) {
+		s.yieldWrites()
 		if err := s.st.AddSamples(ctx, part); err != nil {
 			s.log.Warn("cannot store progress samples", "samples", len(part), "err", err)
 		}
@@ -168,6 +170,16 @@ func (s *Server) flushLocked(ctx context.Context, now time.Time) {
 // report of a wake-up waited for it.
 const flushChunk = 512
 
+// yieldMax bounds how long a flush chunk waits for the state changes and events being written:
+// they go first (a report answers once its change is stored), the flush is not waited for.
+const yieldMax = 200 * time.Millisecond
+
+// yieldWrites waits for the reports' and events' commits under way, yieldMax each at most.
+func (s *Server) yieldWrites() {
+	s.commits.waitIdle(yieldMax)
+	s.eventsGC.waitIdle(yieldMax)
+}
+
 // groupCommit writes what concurrent requests store together: the first to find no write under
 // way writes its own job and every one queued meanwhile in one transaction, then the next batch,
 // until none is left. Each request still answers only once its own job is stored. Used for the
@@ -176,6 +188,24 @@ type groupCommit[J any] struct {
 	mu      sync.Mutex
 	queue   []J
 	writing bool
+	idle    chan struct{} // closed when the writes under way end; nil when none are
+}
+
+// waitIdle waits until no write of g is under way, d at most: a background write (a flush)
+// lets the requests waiting for theirs go first.
+func (g *groupCommit[J]) waitIdle(d time.Duration) {
+	g.mu.Lock()
+	ch := g.idle
+	g.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
 }
 
 // run queues j and, when no write is under way, writes batches with commit until none is left.
@@ -188,6 +218,7 @@ func (g *groupCommit[J]) run(j J, commit func(batch []J)) {
 		return
 	}
 	g.writing = true
+	g.idle = make(chan struct{})
 	for {
 		batch := g.queue
 		g.queue = nil
@@ -196,6 +227,8 @@ func (g *groupCommit[J]) run(j J, commit func(batch []J)) {
 		g.mu.Lock()
 		if len(g.queue) == 0 {
 			g.writing = false
+			close(g.idle)
+			g.idle = nil
 			g.mu.Unlock()
 			return
 		}
