@@ -139,3 +139,31 @@ func TestRegistrationsShareACommit(t *testing.T) {
 		}
 	}
 }
+
+// A background write waits for the commits under way, and no longer than it is told to.
+func TestWaitIdleWaitsForTheWritesUnderWay(t *testing.T) {
+	t.Parallel()
+	var g groupCommit[int]
+	g.waitIdle(time.Hour) // nothing under way: at once
+	entered, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		g.run(1, func([]int) { close(entered); <-release })
+		close(done)
+	}()
+	<-entered
+	start := time.Now()
+	g.waitIdle(10 * time.Millisecond) // still under way: bounded
+	if took := time.Since(start); took < 10*time.Millisecond {
+		t.Fatalf("waitIdle returned after %s with a write under way, want 10ms", took)
+	}
+	waited := make(chan struct{})
+	go func() { g.waitIdle(time.Hour); close(waited) }()
+	close(release)
+	<-done
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("waitIdle still waits 10 s after the write ended")
+	}
+}
