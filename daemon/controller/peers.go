@@ -73,10 +73,9 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	// For any host of the kind: nobody is left out here, the asker is at serving time.
 	anyone := self
 	anyone.Name = ""
-	// Lock order: the views, then the hosts, then the view's cache; never the other way. The
-	// views are shared with other readers: a wake-up's thousands of asks looked up one at a time
-	// queued behind each other, and on a busy machine behind every preempted holder.
-	// One look at the views per ask: each more queued behind every state change waiting for them.
+	// Lock order: the views, then the hosts; never the other way. The views are shared with other
+	// readers and looked at once per ask: under one lock, a wake-up's thousands of asks queued
+	// behind each other, and on a busy machine behind every holder the scheduler set aside.
 	err = s.readView(ctx, id, func(v *distView) {
 		s.hosts.mu.RLock()
 		defer s.hosts.mu.RUnlock()
