@@ -240,15 +240,18 @@ func pgLimit(limit int) any {
 
 // Hosts.
 
+// pgHostUpsert inserts or updates a host by name.
+const pgHostUpsert = `INSERT INTO hosts (` + hostCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, roles = excluded.roles,
+		http_url = excluded.http_url, bt_addr = excluded.bt_addr, version = excluded.version,
+		last_seen = excluded.last_seen`
+
 // UpsertHost inserts or updates a host by name.
 func (p *Postgres) UpsertHost(ctx context.Context, h api.Host) error {
 	if h.Name == "" {
 		return errors.New("upsert host: empty name")
 	}
-	_, err := p.db.ExecContext(ctx, `INSERT INTO hosts (`+hostCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, roles = excluded.roles,
-			http_url = excluded.http_url, bt_addr = excluded.bt_addr, version = excluded.version,
-			last_seen = excluded.last_seen`,
+	_, err := p.db.ExecContext(ctx, pgHostUpsert,
 		h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen))
 	if err != nil {
 		return fmt.Errorf("upsert host %s: %w", h.Name, err)
@@ -269,10 +272,7 @@ func (p *Postgres) UpsertHosts(ctx context.Context, hs []api.Host) error {
 	err := p.inPgxTx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, h := range hs {
-			b.Queue(`INSERT INTO hosts (`+hostCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
-				ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, roles = excluded.roles,
-					http_url = excluded.http_url, bt_addr = excluded.bt_addr, version = excluded.version,
-					last_seen = excluded.last_seen`,
+			b.Queue(pgHostUpsert,
 				h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen))
 		}
 		return tx.SendBatch(ctx, b).Close()

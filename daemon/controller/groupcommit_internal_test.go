@@ -42,6 +42,18 @@ func (g *gateStore) UpsertHosts(ctx context.Context, hs []api.Host) error {
 	return g.Store.UpsertHosts(ctx, hs)
 }
 
+// gatedServer answers a controller on a gated SQLite store, the gate, and the store.
+func gatedServer(t *testing.T) (*Server, *gateStore, *store.SQLite) {
+	t.Helper()
+	sq, err := store.Open(filepath.Join(t.TempDir(), "controller.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sq.Close() })
+	g := &gateStore{Store: sq, entered: make(chan struct{}), release: make(chan struct{})}
+	return New(g, Options{}), g, sq
+}
+
 // waitQueued waits until n jobs wait in g's queue, 10 s at most.
 func waitQueued[J any](t *testing.T, g *groupCommit[J], n int) {
 	t.Helper()
@@ -64,13 +76,7 @@ func waitQueued[J any](t *testing.T, g *groupCommit[J], n int) {
 // together in the next, and every request answers only once its own event is stored.
 func TestEventsOfConcurrentRequestsShareACommit(t *testing.T) {
 	t.Parallel()
-	sq, err := store.Open(filepath.Join(t.TempDir(), "controller.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sq.Close() })
-	g := &gateStore{Store: sq, entered: make(chan struct{}), release: make(chan struct{})}
-	s := New(g, Options{})
+	s, g, sq := gatedServer(t)
 	ctx := context.Background()
 	const n = 50
 	var wg sync.WaitGroup
@@ -98,13 +104,7 @@ func TestEventsOfConcurrentRequestsShareACommit(t *testing.T) {
 // written go in the next transaction, and each host is known once its registration answers.
 func TestRegistrationsShareACommit(t *testing.T) {
 	t.Parallel()
-	sq, err := store.Open(filepath.Join(t.TempDir(), "controller.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sq.Close() })
-	g := &gateStore{Store: sq, entered: make(chan struct{}), release: make(chan struct{})}
-	s := New(g, Options{})
+	s, g, sq := gatedServer(t)
 	ctx := context.Background()
 	const n = 50
 	errs := make(chan error, n)

@@ -63,20 +63,7 @@ func TestAnsweredWatchesReleaseTheNextBatch(t *testing.T) {
 	b := newNotifier()
 	b.wait = time.Second
 	const n = 40 * releaseBatch // without answers: 40 × b.wait
-	names := make([]string, n)
-	chs := make([]<-chan struct{}, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("h%d", i)
-		_, _, g := b.version(names[i])
-		g.held.Add(1)
-		chs[i] = g.ch
-	}
-	for _, ch := range chs {
-		go func() {
-			<-ch
-			b.answered()
-		}()
-	}
+	names, chs := answeringWatches(b, n)
 	start := time.Now()
 	b.wakeHostsLocal(names)
 	timeout := time.After(10 * time.Second)
@@ -109,20 +96,7 @@ func TestBusyControllerHoldsTheNextBatch(t *testing.T) {
 		return busy.Load()
 	}
 	const n = 2 * releaseBatch
-	names := make([]string, n)
-	chs := make([]<-chan struct{}, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("h%d", i)
-		_, _, g := b.version(names[i])
-		g.held.Add(1)
-		chs[i] = g.ch
-	}
-	for _, ch := range chs {
-		go func() {
-			<-ch
-			b.answered()
-		}()
-	}
+	names, chs := answeringWatches(b, n)
 	b.wakeHostsLocal(names)
 	timeout := time.After(10 * time.Second)
 	for i, ch := range chs[:releaseBatch] {
@@ -154,4 +128,24 @@ func TestBusyControllerHoldsTheNextBatch(t *testing.T) {
 			t.Fatalf("watch %d of the second batch still held after the controller was no longer busy", i)
 		}
 	}
+}
+
+// answeringWatches holds a watch of each of n hosts on b, each answered as soon as it is
+// released; it answers the hosts' names and the watches' channels.
+func answeringWatches(b *notifier, n int) ([]string, []<-chan struct{}) {
+	names := make([]string, n)
+	chs := make([]<-chan struct{}, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("h%d", i)
+		_, _, g := b.version(names[i])
+		g.held.Add(1)
+		chs[i] = g.ch
+	}
+	for _, ch := range chs {
+		go func() {
+			<-ch
+			b.answered()
+		}()
+	}
+	return names, chs
 }
