@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"dist/core/store"
 )
@@ -27,6 +28,27 @@ func (s *Server) event(ctx context.Context, e store.Event) {
 	s.eventsGC.run(j, func(batch []*eventJob) { s.commitEvents(context.WithoutCancel(ctx), batch) })
 	<-j.done
 }
+
+// eventLater records e in the background, with the events of concurrent requests: a request
+// that needs no answer from it does not wait for its commit. Readers of events wait for those
+// under way first (settleEvents).
+func (s *Server) eventLater(ctx context.Context, e store.Event) {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	j := &eventJob{e: e, done: make(chan struct{})}
+	if s.eventsGC.enqueue(j) { // Run waits for the writer before its last flush
+		s.background.Go(func() {
+			s.eventsGC.drain(func(batch []*eventJob) { s.commitEvents(context.WithoutCancel(ctx), batch) })
+		})
+	}
+}
+
+// settleEvents waits for the events written in the background, a few seconds at most.
+func (s *Server) settleEvents() { s.eventsGC.waitIdle(settleWait) }
+
+// settleWait bounds how long a reader of events waits for those being written.
+const settleWait = 5 * time.Second
 
 type eventJob struct {
 	e    store.Event
@@ -60,6 +82,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err := checkString("dist", q.Get("dist"), maxNameLen); err != nil {
 		return err
 	}
+	s.settleEvents()
 	evs, err := s.st.Events(r.Context(), q.Get("dist"), limit)
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)

@@ -70,7 +70,9 @@ func (s *Server) modeEvents(ctx context.Context, rep api.Report) {
 			if from == "" {
 				from = "start"
 			}
-			s.event(ctx, store.Event{At: at, DistID: distID, Host: rep.Host, Kind: "mode",
+			// In the background: when the metainfo comes, a fleet's reports each carry one, and
+			// waiting for its commit held them all behind the store's one writer.
+			s.eventLater(ctx, store.Event{At: at, DistID: distID, Host: rep.Host, Kind: "mode",
 				Msg: fmt.Sprintf("mode %s → %s: %s", from, c.To, c.Reason)})
 			s.log.Info("client mode changed", "task", t.ID, "host", rep.Host, "from", from, "to", c.To, "reason", c.Reason)
 		}

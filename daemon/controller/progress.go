@@ -211,14 +211,27 @@ func (g *groupCommit[J]) waitIdle(d time.Duration) {
 // run queues j and, when no write is under way, writes batches with commit until none is left.
 // commit must signal every job of its batch; the caller then waits for its own.
 func (g *groupCommit[J]) run(j J, commit func(batch []J)) {
+	if g.enqueue(j) {
+		g.drain(commit)
+	}
+}
+
+// enqueue queues j and answers whether the caller is to write: no write was under way.
+func (g *groupCommit[J]) enqueue(j J) bool {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.queue = append(g.queue, j)
 	if g.writing {
-		g.mu.Unlock()
-		return
+		return false
 	}
 	g.writing = true
 	g.idle = make(chan struct{})
+	return true
+}
+
+// drain writes the queued batches with commit until none is left.
+func (g *groupCommit[J]) drain(commit func(batch []J)) {
+	g.mu.Lock()
 	for {
 		batch := g.queue
 		g.queue = nil

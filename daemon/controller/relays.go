@@ -169,6 +169,7 @@ const eventRelayReused = "relay-reused"
 // replacedRelays answers the relays of a distribution replaced and not taken back since: each
 // loss is replaced once, and a relay reused and lost again can be replaced again.
 func (s *Server) replacedRelays(ctx context.Context, id string) (map[string]bool, error) {
+	s.settleEvents()
 	evs, err := s.st.Events(ctx, id, 0)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", id, err)

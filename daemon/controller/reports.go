@@ -113,6 +113,7 @@ func (s *Server) distReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read samples of %s: %w", d.ID, err)
 	}
+	s.settleEvents()
 	evs, err := s.st.Events(ctx, d.ID, 0)
 	if err != nil {
 		return fmt.Errorf("read events of %s: %w", d.ID, err)
