@@ -14,6 +14,9 @@ func TestPeersAsksSpreadInABigFleet(t *testing.T) {
 	if d := task.FirstPeersAsk(task.PeersEvery); d != 0 {
 		t.Errorf("first ask in a small fleet after %s, want at once", d)
 	}
+	if d := task.KickedPeersAsk(task.PeersEvery); d != 0 {
+		t.Errorf("ask after the metainfo came in a small fleet after %s, want at once", d)
+	}
 	var waits []time.Duration
 	for w := time.Duration(0); len(waits) < 6; {
 		w = task.NextPeersAsk(w, task.PeersEvery)
@@ -32,6 +35,9 @@ func TestPeersAsksSpreadInABigFleet(t *testing.T) {
 		d := task.FirstPeersAsk(every)
 		if d < 0 || d >= every/10 {
 			t.Fatalf("first ask after %s, want within [0, %s)", d, every/10)
+		}
+		if k := task.KickedPeersAsk(every); k < 0 || k >= every/4 {
+			t.Fatalf("ask after the metainfo came after %s, want within [0, %s)", k, every/4)
 		}
 		firsts[d] = true
 		for prev := time.Duration(0); prev < every; {
