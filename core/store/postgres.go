@@ -251,8 +251,7 @@ func (p *Postgres) UpsertHost(ctx context.Context, h api.Host) error {
 	if h.Name == "" {
 		return errors.New("upsert host: empty name")
 	}
-	_, err := p.db.ExecContext(ctx, pgHostUpsert,
-		h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen))
+	_, err := p.db.ExecContext(ctx, pgHostUpsert, hostArgs(h)...)
 	if err != nil {
 		return fmt.Errorf("upsert host %s: %w", h.Name, err)
 	}
@@ -272,8 +271,7 @@ func (p *Postgres) UpsertHosts(ctx context.Context, hs []api.Host) error {
 	err := p.inPgxTx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, h := range hs {
-			b.Queue(pgHostUpsert,
-				h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen))
+			b.Queue(pgHostUpsert, hostArgs(h)...)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
@@ -719,8 +717,7 @@ func (p *Postgres) AddEvents(ctx context.Context, es []Event) error {
 			if e.At.IsZero() {
 				e.At = now
 			}
-			b.Queue(`INSERT INTO events (at, dist_id, host, kind, msg) VALUES ($1, $2, $3, $4, $5)`,
-				toMs(e.At), e.DistID, e.Host, e.Kind, e.Msg)
+			b.Queue(pgEventIns, toMs(e.At), e.DistID, e.Host, e.Kind, e.Msg)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
@@ -734,8 +731,11 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// pgEventIns appends one event.
+const pgEventIns = `INSERT INTO events (at, dist_id, host, kind, msg) VALUES ($1, $2, $3, $4, $5)`
+
 func pgAddEvent(ctx context.Context, x execer, e Event) error {
-	_, err := x.ExecContext(ctx, `INSERT INTO events (at, dist_id, host, kind, msg) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := x.ExecContext(ctx, pgEventIns,
 		toMs(e.At), e.DistID, e.Host, e.Kind, e.Msg)
 	return err
 }

@@ -349,13 +349,17 @@ const qHostUpsert = `INSERT INTO hosts (` + hostCols + `) VALUES (?, ?, ?, ?, ?,
 			http_url = excluded.http_url, bt_addr = excluded.bt_addr, version = excluded.version,
 			last_seen = excluded.last_seen`
 
+// hostArgs are the arguments of a host upsert, in hostCols' order (both dialects).
+func hostArgs(h api.Host) []any {
+	return []any{h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen)}
+}
+
 // UpsertHost inserts or updates a host by name.
 func (s *SQLite) UpsertHost(ctx context.Context, h api.Host) error {
 	if h.Name == "" {
 		return errors.New("upsert host: empty name")
 	}
-	_, err := s.w.ExecContext(ctx, qHostUpsert,
-		h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen))
+	_, err := s.w.ExecContext(ctx, qHostUpsert, hostArgs(h)...)
 	if err != nil {
 		return fmt.Errorf("upsert host %s: %w", h.Name, err)
 	}
@@ -382,7 +386,7 @@ func (s *SQLite) UpsertHosts(ctx context.Context, hs []api.Host) error {
 		return fmt.Errorf("upsert %d hosts: %w", len(hs), err)
 	}
 	for _, h := range hs {
-		if _, err := st.ExecContext(ctx, h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen)); err != nil {
+		if _, err := st.ExecContext(ctx, hostArgs(h)...); err != nil {
 			return fmt.Errorf("upsert host %s: %w", h.Name, err)
 		}
 	}
@@ -955,13 +959,16 @@ func (s *SQLite) AddEvent(ctx context.Context, e Event) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO events (at, dist_id, host, kind, msg) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.w.ExecContext(ctx, qEventIns,
 		toMs(e.At), e.DistID, e.Host, e.Kind, e.Msg)
 	if err != nil {
 		return fmt.Errorf("add event %s: %w", e.Kind, err)
 	}
 	return nil
 }
+
+// qEventIns appends one event.
+const qEventIns = `INSERT INTO events (at, dist_id, host, kind, msg) VALUES (?, ?, ?, ?, ?)`
 
 // AddEvents appends es in one transaction.
 func (s *SQLite) AddEvents(ctx context.Context, es []Event) error {
@@ -973,7 +980,7 @@ func (s *SQLite) AddEvents(ctx context.Context, es []Event) error {
 		return fmt.Errorf("add %d events: %w", len(es), err)
 	}
 	defer tx.Rollback()
-	st, err := s.txStmt(ctx, tx, `INSERT INTO events (at, dist_id, host, kind, msg) VALUES (?, ?, ?, ?, ?)`)
+	st, err := s.txStmt(ctx, tx, qEventIns)
 	if err != nil {
 		return fmt.Errorf("add %d events: %w", len(es), err)
 	}

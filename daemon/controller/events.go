@@ -21,11 +21,10 @@ const (
 // behind the database's write lock. The state it describes is already stored, so a failure to add
 // the event is logged and does not fail the request.
 func (s *Server) event(ctx context.Context, e store.Event) {
-	if e.At.IsZero() {
-		e.At = s.now()
+	j, write := s.queueEvent(e)
+	if write {
+		s.eventsGC.drain(s.eventCommit(ctx))
 	}
-	j := &eventJob{e: e, done: make(chan struct{})}
-	s.eventsGC.run(j, func(batch []*eventJob) { s.commitEvents(context.WithoutCancel(ctx), batch) })
 	<-j.done
 }
 
@@ -33,15 +32,25 @@ func (s *Server) event(ctx context.Context, e store.Event) {
 // that needs no answer from it does not wait for its commit. Readers of events wait for those
 // under way first (settleEvents).
 func (s *Server) eventLater(ctx context.Context, e store.Event) {
+	if _, write := s.queueEvent(e); write { // Run waits for the writer before its last flush
+		s.background.Go(func() { s.eventsGC.drain(s.eventCommit(ctx)) })
+	}
+}
+
+// queueEvent queues e for the next commit of events and answers its job, and whether the caller
+// is to write (no commit was under way).
+func (s *Server) queueEvent(e store.Event) (*eventJob, bool) {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
 	j := &eventJob{e: e, done: make(chan struct{})}
-	if s.eventsGC.enqueue(j) { // Run waits for the writer before its last flush
-		s.background.Go(func() {
-			s.eventsGC.drain(func(batch []*eventJob) { s.commitEvents(context.WithoutCancel(ctx), batch) })
-		})
-	}
+	return j, s.eventsGC.enqueue(j)
+}
+
+// eventCommit answers the commit of a batch of events, beyond the end of the request that wrote it.
+func (s *Server) eventCommit(ctx context.Context) func([]*eventJob) {
+	ctx = context.WithoutCancel(ctx)
+	return func(batch []*eventJob) { s.commitEvents(ctx, batch) }
 }
 
 // settleEvents waits for the events written in the background, a few seconds at most.

@@ -3,6 +3,7 @@ package controller
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,19 +140,17 @@ func (b *notifier) wakeHostsLocal(names []string) {
 
 // release closes the channels of gens: at once when they are few and nothing is being released,
 // else a batch at a time, each once the watches the one before released were mostly answered.
-func (b *notifier) release(chs []*wakeGen) {
+func (b *notifier) release(gens []*wakeGen) {
 	b.relMu.Lock()
 	defer b.relMu.Unlock()
-	if len(chs) <= releaseBatch && !b.releaser {
-		for _, g := range chs {
+	if len(gens) <= releaseBatch && !b.releaser {
+		for _, g := range gens {
 			close(g.ch)
 		}
 		return
 	}
-	for len(chs) > 0 {
-		n := min(len(chs), releaseBatch)
-		b.releasing = append(b.releasing, chs[:n])
-		chs = chs[n:]
+	for part := range slices.Chunk(gens, releaseBatch) {
+		b.releasing = append(b.releasing, part)
 	}
 	if !b.releaser {
 		b.releaser = true

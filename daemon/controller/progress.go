@@ -185,10 +185,9 @@ func (s *Server) yieldWrites() {
 // until none is left. Each request still answers only once its own job is stored. Used for the
 // state changes of reports and for events.
 type groupCommit[J any] struct {
-	mu      sync.Mutex
-	queue   []J
-	writing bool
-	idle    chan struct{} // closed when the writes under way end; nil when none are
+	mu    sync.Mutex
+	queue []J
+	idle  chan struct{} // closed when the writes under way end; nil when none are
 }
 
 // waitIdle waits until no write of g is under way, d at most: a background write (a flush)
@@ -221,10 +220,9 @@ func (g *groupCommit[J]) enqueue(j J) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.queue = append(g.queue, j)
-	if g.writing {
-		return false
+	if g.idle != nil {
+		return false // a write is under way: it takes j in its next batch
 	}
-	g.writing = true
 	g.idle = make(chan struct{})
 	return true
 }
@@ -239,7 +237,6 @@ func (g *groupCommit[J]) drain(commit func(batch []J)) {
 		commit(batch)
 		g.mu.Lock()
 		if len(g.queue) == 0 {
-			g.writing = false
 			close(g.idle)
 			g.idle = nil
 			g.mu.Unlock()

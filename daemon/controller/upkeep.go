@@ -52,7 +52,6 @@ func (s *Server) upkeep(ctx context.Context, since time.Time) time.Time {
 	s.flushSeen(ctx, now)
 	s.flushProgress(ctx)
 	ds, err := s.st.DistributionHeads(ctx) // states only: the counters are the views'
-
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("upkeep: cannot list distributions", "err", err)

@@ -52,10 +52,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 		case <-timer.C:
 			wake = wakeTimeout
 		case <-ctx.Done():
-			mine.held.Add(-1)
-			return nil // the caller is gone: nobody to answer
 		}
 		mine.held.Add(-1)
+		if ctx.Err() != nil {
+			return nil // the caller is gone: nobody to answer
+		}
 		version, _, _ = s.notify.version(name)
 	}
 	// The version is read before the tasks: a change in between makes the caller come back at
