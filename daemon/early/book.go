@@ -79,6 +79,13 @@ func (b *book) after(ctx context.Context, v uint64) (bits, uint64) {
 	}
 }
 
+// snapshotFull answers a copy of the bitmap and its version now, and whether every piece is here.
+func (b *book) snapshotFull() (bits, uint64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append(bits(nil), b.have...), b.version, b.count == b.n
+}
+
 // snapshot answers a copy of the bitmap and its version now.
 func (b *book) snapshot() (bits, uint64) {
 	b.mu.Lock()

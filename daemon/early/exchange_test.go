@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -62,7 +63,7 @@ func TestCorruptPeerNeverReachesAFile(t *testing.T) {
 		w.Header().Set(hdrPieceLen, strconv.Itoa(pieceLen))
 		switch filepath.Base(filepath.Dir(r.URL.Path)) {
 		case "d1": // have
-			w.Header().Set(hdrVersion, "1")
+			_, _ = w.Write(binary.BigEndian.AppendUint64(nil, 1))
 			_, _ = w.Write(bytes.Repeat([]byte{0xff}, (n+7)/8))
 		default: // piece/{i}
 			askedOnce.Do(func() { close(asked) })
@@ -202,5 +203,51 @@ func TestRoutesRefuseBadInput(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
 		}
+	}
+}
+
+// One have answer carries a peer's changes as they come, a frame each with a growing version and
+// the pieces so far, and ends once every piece is here.
+func TestHaveStreamsEveryChange(t *testing.T) {
+	t.Parallel()
+	const size, pieceLen = 1 << 20, 256 << 10 // 4 pieces
+	reg := NewRegistry(Config{Wait: 30 * time.Second, Coalesce: time.Millisecond})
+	m := NewMember(size, pieceLen, nil, nil)
+	m.Add(0)
+	defer reg.AddMember("d1", m)()
+	url := serveReg(t, reg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/early/d1/have?v=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	frame := make([]byte, haveFrame(4))
+	var last uint64
+	for k := 1; k <= 4; k++ {
+		if _, err := io.ReadFull(resp.Body, frame); err != nil {
+			t.Fatalf("frame %d: %v", k, err)
+		}
+		ver, b := binary.BigEndian.Uint64(frame), bits(frame[8:])
+		if ver <= last {
+			t.Fatalf("frame %d: version %d after %d", k, ver, last)
+		}
+		last = ver
+		for i := range 4 {
+			if b.has(i) != (i < k) {
+				t.Fatalf("frame %d: piece %d held = %v, want %v", k, i, b.has(i), i < k)
+			}
+		}
+		if k < 4 {
+			m.Add(k) // the next change, after the frame of this one was read: a frame of its own
+		}
+	}
+	if n, err := resp.Body.Read(frame); n != 0 || err != io.EOF {
+		t.Fatalf("after the full bitmap: %d bytes, %v; want the end of the answer", n, err)
 	}
 }

@@ -400,22 +400,65 @@ func (r *run) drop(p *peer) {
 	p.bits = nil
 }
 
-// watch follows one peer's have bitmap.
+// watch follows one peer's have bitmap: one stream at a time, each carrying the peer's changes
+// until it ends, then the next from the last version seen.
 func (r *run) watch(ctx context.Context, p *peer) {
 	var v uint64
 	failures := 0
 	for ctx.Err() == nil {
-		b, ver, err := r.haveOf(ctx, p.url, v)
-		if err != nil {
-			failures++
-			if !waitFor(ctx, nil, retry.Backoff(failures)) {
-				return
-			}
-			continue
+		start := time.Now()
+		err := r.haveOf(ctx, p, &v)
+		r.mu.Lock()
+		banned := p.banned
+		r.mu.Unlock()
+		if banned {
+			return // nothing more is taken from it
 		}
-		failures, v = 0, ver
+		var wait time.Duration
+		switch {
+		case err != nil:
+			failures++
+			wait = retry.Backoff(failures)
+		case time.Since(start) < time.Second:
+			failures = 0
+			wait = retry.Backoff(0) // a peer that ends its streams at once is not asked again at once
+		default:
+			failures = 0
+		}
+		if wait > 0 && !waitFor(ctx, nil, wait) {
+			return
+		}
+	}
+}
+
+// haveOf reads one have stream of p, applying each frame as it comes; nil when it ended between
+// two frames.
+func (r *run) haveOf(ctx context.Context, p *peer, v *uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Wait+10*time.Second)
+	defer cancel()
+	resp, err := r.get(ctx, http.MethodGet, p.url+Path(r.f.ID)+"/have?v="+strconv.FormatUint(*v, 10), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := r.check(resp); err != nil {
+		return err
+	}
+	frame := make([]byte, haveFrame(r.n))
+	for {
+		if _, err := io.ReadFull(resp.Body, frame); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return fmt.Errorf("have of %s: %w", p.url, err)
+		}
+		*v = binary.BigEndian.Uint64(frame)
+		b := bits(frame[8:])
 		r.mu.Lock()
 		if !p.banned && ctx.Err() == nil {
+			if p.bits == nil {
+				p.bits = newBits(r.n)
+			}
 			for i := range r.n {
 				if b.has(i) && !p.bits.has(i) {
 					r.avail[i]++
@@ -423,34 +466,11 @@ func (r *run) watch(ctx context.Context, p *peer) {
 					r.avail[i]--
 				}
 			}
-			p.bits = b
+			copy(p.bits, b)
 			r.changed()
 		}
 		r.mu.Unlock()
 	}
-}
-
-func (r *run) haveOf(ctx context.Context, url string, v uint64) (bits, uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Wait+10*time.Second)
-	defer cancel()
-	resp, err := r.get(ctx, http.MethodGet, url+Path(r.f.ID)+"/have?v="+strconv.FormatUint(v, 10), nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	if err := r.check(resp); err != nil {
-		return nil, 0, err
-	}
-	ver, err := strconv.ParseUint(resp.Header.Get(hdrVersion), 10, 64)
-	if err != nil {
-		return nil, 0, fmt.Errorf("have of %s: no %s header", url, hdrVersion)
-	}
-	want := len(newBits(r.n))
-	b := make(bits, want)
-	if _, err := io.ReadFull(resp.Body, b); err != nil {
-		return nil, 0, fmt.Errorf("have of %s: %w", url, err)
-	}
-	return b, ver, nil
 }
 
 // worker fetches pieces from peers, rarest first.

@@ -19,6 +19,10 @@ import (
 // entryLen is one landing in a hashes answer: the piece index (4 bytes, big-endian), its SHA-1.
 const entryLen = 4 + 20
 
+// A have frame is the bitmap's version (8 bytes, big-endian) and then the bitmap; haveFrame
+// answers its length for a file of n pieces.
+func haveFrame(n int) int { return 8 + len(newBits(n)) }
+
 // sourceOf answers the relay's side of the request's distribution, or answers 404 and nil.
 func (r *Registry) sourceOf(w http.ResponseWriter, req *http.Request) *Source {
 	id := req.PathValue("id")
@@ -91,6 +95,10 @@ func (r *Registry) take(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
+// have streams the holder's have bitmap: a frame (see haveFrame) each time it changed since the last
+// one sent — the first once it differs from version v — until Wait passes or every piece is
+// here. One answer carries every change of a peer for Wait: a change costs a frame, not a
+// request.
 func (r *Registry) have(w http.ResponseWriter, req *http.Request) {
 	h := r.holderOf(w, req)
 	if h == nil {
@@ -99,21 +107,35 @@ func (r *Registry) have(w http.ResponseWriter, req *http.Request) {
 	v, _ := strconv.ParseUint(req.URL.Query().Get("v"), 10, 64)
 	ctx, cancel := context.WithTimeout(req.Context(), r.cfg.Wait)
 	defer cancel()
-	b, ver := h.book().after(ctx, v)
-	if ver != v && r.cfg.Coalesce > 0 {
-		// One answer for the pieces that land close together: fewer answers, same delay bound.
-		t := time.NewTimer(r.cfg.Coalesce)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-		b, ver = h.book().snapshot()
-	}
+	bk := h.book()
 	geometry(w, h)
-	w.Header().Set(hdrVersion, strconv.FormatUint(ver, 10))
 	w.Header().Set("Content-Type", "application/octet-stream")
-	_, _ = w.Write(b)
+	rc := http.NewResponseController(w)
+	frame := make([]byte, 0, haveFrame(bk.n))
+	for {
+		_, ver := bk.after(ctx, v)
+		if ver == v {
+			return // Wait passed without a change: the peer asks again
+		}
+		if r.cfg.Coalesce > 0 {
+			// One frame for the pieces that land close together: fewer frames, same delay bound.
+			t := time.NewTimer(r.cfg.Coalesce)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+		b, ver, full := bk.snapshotFull()
+		frame = append(binary.BigEndian.AppendUint64(frame[:0], ver), b...)
+		if _, err := w.Write(frame); err != nil {
+			return
+		}
+		if rc.Flush() != nil || full || ctx.Err() != nil {
+			return
+		}
+		v = ver
+	}
 }
 
 func (r *Registry) piece(w http.ResponseWriter, req *http.Request) {
