@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -377,8 +378,23 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return s, err
 }
 
-// WatchPollTimeout is how long the controller holds a watch request open when nothing changes.
+// WatchPollTimeout is the longest the controller holds a watch request open when nothing
+// changes; WatchHold is how long it holds one host's.
 const WatchPollTimeout = 25 * time.Second
+
+// watchHoldSpread is how much shorter than WatchPollTimeout a host's hold may be.
+const watchHoldSpread = 5 * time.Second
+
+// WatchHold is how long the controller holds host's watch when nothing changes: between
+// WatchPollTimeout less 5 s and WatchPollTimeout, fixed per host name. A change wakes a whole
+// fleet's watches in the same second; with one hold for all they would all come back together
+// at every timeout from then on, and the controller would take ten thousand watches in one
+// second every 25 s.
+func WatchHold(host string) time.Duration {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(host))
+	return WatchPollTimeout - time.Duration(h.Sum32()%uint32(watchHoldSpread/time.Millisecond))*time.Millisecond
+}
 
 // JoinPath is the controller's route where a host trades a join token, or to renew its current
 // certificate, for a host certificate.

@@ -128,10 +128,11 @@ func (s *Server) putMetainfo(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fmt.Errorf("store metainfo of %s: %w", id, err)
 	}
-	s.event(ctx, store.Event{DistID: id, Kind: "metainfo",
-		Msg: fmt.Sprintf("metainfo published: info hash %s, piece length %d", ti.InfoHash, ti.PieceLen)})
 	s.log.Info("metainfo published", "id", id, "info_hash", ti.InfoHash)
 	s.wakeDist(ctx, id)
+	// The metainfo is stored; its event need not hold up the relay, nor the fleet's wake-up.
+	s.eventLater(ctx, store.Event{DistID: id, Kind: "metainfo",
+		Msg: fmt.Sprintf("metainfo published: info hash %s, piece length %d", ti.InfoHash, ti.PieceLen)})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

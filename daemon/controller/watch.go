@@ -41,7 +41,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 		if s.onHold != nil {
 			s.onHold()
 		}
-		timer := time.NewTimer(api.WatchPollTimeout)
+		timer := time.NewTimer(api.WatchHold(name))
 		defer timer.Stop()
 		mine.held.Add(1)
 		select {
