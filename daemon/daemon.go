@@ -18,6 +18,7 @@ import (
 	"dist/core/api"
 	"dist/core/atomicfile"
 	"dist/core/fetch"
+	"dist/core/lowat"
 	"dist/core/pki"
 	"dist/core/store"
 	"dist/core/swarm"
@@ -240,7 +241,9 @@ func (d *Daemon) start(ctx context.Context) error {
 // tc (nil in plain HTTP) is the host's TLS to peers and origins.
 func pullClient(workers int, tc *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy: http.ProxyFromEnvironment,
+		// Pieces and chunks are read in batches of packets (core/lowat), like the default dialer.
+		DialContext:           lowat.Dial(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}),
 		TLSClientConfig:       tc,
 		ForceAttemptHTTP2:     false, // file serving goes on HTTP/1.1: one connection per worker
 		MaxIdleConnsPerHost:   2 * workers,

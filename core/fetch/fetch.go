@@ -24,6 +24,7 @@ package fetch
 
 import (
 	"context"
+	"dist/core/lowat"
 	"errors"
 	"fmt"
 	"io"
@@ -278,7 +279,8 @@ func open(ctx context.Context, c *http.Client, url string, off, n, want int64, p
 	if c == nil {
 		c = http.DefaultClient
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	var lw lowat.Hook
+	req, err := http.NewRequestWithContext(lowat.Trace(ctx, &lw), http.MethodGet, url, nil)
 	if err != nil {
 		return nil, -1, fmt.Errorf("request for %s: %w", url, err)
 	}
@@ -383,7 +385,23 @@ func open(ctx context.Context, c *http.Client, url string, off, n, want int64, p
 	if why := pn.check(validatorOf(resp.Header), total); why != "" {
 		return changed("%s", why)
 	}
+	if resp.ContentLength == n {
+		lw.Expect(n) // the range is read in batches of packets
+		resp.Body = awaitedBody{resp.Body, &lw}
+	}
 	return resp, total, nil
+}
+
+// awaitedBody is a range's body whose connection waits for batches of its bytes until it is
+// closed.
+type awaitedBody struct {
+	io.ReadCloser
+	lw *lowat.Hook
+}
+
+func (b awaitedBody) Close() error {
+	b.lw.Done()
+	return b.ReadCloser.Close()
 }
 
 // readExact fills dst from r; a short body becomes an error naming the range.

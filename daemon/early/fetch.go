@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"dist/core/lowat"
 	"dist/core/retry"
 )
 
@@ -297,7 +298,8 @@ func (r *run) takeOne(ctx context.Context, relay string) error {
 	tctx, cancel := context.WithTimeout(ctx, r.cfg.TakeWait+r.cfg.PieceTimeout)
 	defer cancel()
 	start := time.Now() // a take waits for a piece to give: its time is the relay's pace too
-	resp, err := r.get(tctx, http.MethodPost, relay+Path(r.f.ID)+"/take"+q, has)
+	var lw lowat.Hook
+	resp, err := r.get(lowat.Trace(tctx, &lw), http.MethodPost, relay+Path(r.f.ID)+"/take"+q, has)
 	if err != nil {
 		return err
 	}
@@ -327,7 +329,7 @@ func (r *run) takeOne(ctx context.Context, relay string) error {
 		return nil // it came from a peer meanwhile
 	}
 	defer r.release(i)
-	if err := r.receive(ctx, resp.Body, i, h, r.f.FromRelay, true, start); err != nil {
+	if err := r.receive(ctx, resp, &lw, i, h, r.f.FromRelay, true, start); err != nil {
 		return fmt.Errorf("piece %d from relay %s: %w", i, relay, err)
 	}
 	return nil
@@ -567,7 +569,8 @@ func (r *run) fromPeer(ctx context.Context, i int, p *peer) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PieceTimeout)
 	defer cancel()
 	start := time.Now()
-	resp, err := r.get(ctx, http.MethodGet, p.url+Path(r.f.ID)+"/piece/"+strconv.Itoa(i), nil)
+	var lw lowat.Hook
+	resp, err := r.get(lowat.Trace(ctx, &lw), http.MethodGet, p.url+Path(r.f.ID)+"/piece/"+strconv.Itoa(i), nil)
 	if err != nil {
 		return err
 	}
@@ -575,15 +578,19 @@ func (r *run) fromPeer(ctx context.Context, i int, p *peer) error {
 	if err := r.check(resp); err != nil {
 		return err
 	}
-	return r.receive(ctx, resp.Body, i, h, r.f.FromPeers, false, start)
+	return r.receive(ctx, resp, &lw, i, h, r.f.FromPeers, false, start)
 }
 
-// receive reads piece i from body into its place in the file, hashing it on the way, and lands
-// it when it matches want. A piece that does not match stays unrecorded: it is never served,
-// never counted, and fetched again elsewhere.
-func (r *run) receive(ctx context.Context, body io.Reader, i int, want [sha1.Size]byte, counter *atomic.Int64, fromRelay bool, start time.Time) error {
+// receive reads piece i from the answer's body into its place in the file, hashing it on the
+// way, and lands it when it matches want. A piece that does not match stays unrecorded: it is
+// never served, never counted, and fetched again elsewhere. lw follows the answer's connection:
+// its reads wait for a batch of the piece's bytes at a time.
+func (r *run) receive(ctx context.Context, resp *http.Response, lw *lowat.Hook, i int, want [sha1.Size]byte, counter *atomic.Int64, fromRelay bool, start time.Time) error {
 	off := int64(i) * r.f.PieceLen
 	size := min(r.f.PieceLen, r.f.Size-off)
+	body := resp.Body
+	lw.Expect(min(size, resp.ContentLength)) // no more than the answer says it brings
+	defer lw.Done()
 	bp := stepPool.Get().(*[]byte)
 	defer stepPool.Put(bp)
 	buf := *bp
