@@ -27,6 +27,10 @@ type relayWait struct {
 // another relay; after that the distribution fails with the reason. Answers whether any host's
 // tasks changed.
 func (s *Server) watchRelays(ctx context.Context, id string, now time.Time) (bool, error) {
+	if st, ok := s.relayStatus(ctx, id, now); ok && st.anyWorking {
+		s.relayWorks(id)
+		return false, nil
+	}
 	d, byName, live, err := s.liveDistribution(ctx, id)
 	if err != nil || !live {
 		return false, err

@@ -250,6 +250,20 @@ func TestStateChangeCostsO1AtFleetScale(t *testing.T) {
 	if got.State != api.DistActive || got.Done != 2 || got.Failed != 1 {
 		t.Errorf("distribution %s: done %d failed %d; want active, 2, 1", got.State, got.Done, got.Failed)
 	}
+
+	// An upkeep pass that finds every relay working tells it from memory: it reads none of the
+	// distribution's thousands of assignments (and so holds no lock over such a read).
+	c.Advance(controller.DefaultOnlineWindow + time.Second) // past the start-up grace
+	for i := range relays {
+		if err := host.Report(ctx, api.Report{Host: fmt.Sprintf("r%03d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs.take()
+	controller.Upkeep(srv, ctx)
+	if calls, _ := cs.take(); calls["Distribution"] > 0 {
+		t.Errorf("an upkeep pass with every relay online read the distribution %d times (calls %v), want none", calls["Distribution"], calls)
+	}
 }
 
 // TestFleetStartReadsNoDistributions: a fleet registering while nothing is live costs one listing
