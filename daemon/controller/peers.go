@@ -18,10 +18,15 @@ const maxPeers = 50
 
 // A wake-up makes a whole fleet ask for peers within a second, and hosts of one site and subnet
 // get the same kind of answer: an answer is kept for peersFresh and handed to the others of its
-// kind while the distribution's tracker index is unchanged. peersVariants answers per kind, each
-// drawn apart and picked by the asker's name, keep the swarm from all dialling the same peers.
+// kind while the distribution's tracker index is unchanged, and for peersStale even when it
+// changed: in a push to thousands of hosts the index changes hundreds of times a second, every
+// ask then built its answer afresh, and 200 askers at once queued on the cores. An answer a
+// quarter of a second old misses only the peers of that quarter second, which the next ask
+// brings. peersVariants answers per kind, each drawn apart and picked by the asker's name, keep
+// the swarm from all dialling the same peers.
 const (
 	peersFresh    = time.Second
+	peersStale    = 250 * time.Millisecond
 	peersVariants = 4
 )
 
@@ -81,7 +86,8 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		defer s.hosts.mu.RUnlock()
 		view = v
 		key, rev = peersKey(v, self, subnet, online, now), v.rev.Load()
-		if old := v.answer(key); old != nil && old.rev == rev && now.Sub(old.at) < peersFresh && !now.Before(old.at) {
+		if old := v.answer(key); old != nil && !now.Before(old.at) &&
+			(old.rev == rev && now.Sub(old.at) < peersFresh || now.Sub(old.at) < peersStale) {
 			e = old
 		}
 		if e == nil {
