@@ -95,9 +95,9 @@ func (r *Registry) take(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// have streams the holder's have bitmap: a frame (see haveFrame) each time it changed since the last
-// one sent — the first once it differs from version v — until Wait passes or every piece is
-// here. One answer carries every change of a peer for Wait: a change costs a frame, not a
+// have streams the holder's have bitmap: a frame (see haveFrame) each time it changed since the
+// last one sent — the first once it differs from version v — until Wait passes or every piece
+// is here. One answer carries every change of a peer for Wait: a change costs a frame, not a
 // request.
 func (r *Registry) have(w http.ResponseWriter, req *http.Request) {
 	h := r.holderOf(w, req)
