@@ -263,10 +263,8 @@ func (p *Postgres) UpsertHosts(ctx context.Context, hs []api.Host) error {
 	if len(hs) == 0 {
 		return nil
 	}
-	for _, h := range hs {
-		if h.Name == "" {
-			return errors.New("upsert hosts: empty name")
-		}
+	if err := checkHostNames(hs); err != nil {
+		return err
 	}
 	err := p.inPgxTx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}

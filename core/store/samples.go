@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -61,23 +62,15 @@ const qSampleIns = `INSERT INTO samples (dist_id, host, role, at, state, have,
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM distributions WHERE id = ?)`
 
 func (s *SQLite) addSamples(ctx context.Context, ss []Sample) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	ins, err := s.txStmt(ctx, tx, qSampleIns)
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	for _, x := range ss {
-		if _, err := ins.ExecContext(ctx, x.DistID, x.Host, x.Role, toMs(x.At), x.State, x.Have,
-			x.BytesBT, x.BytesHTTPRelay, x.BytesHTTPOrigin, x.BytesUp, x.Peers, x.DistID); err != nil {
-			return fmt.Errorf("sample of %s/%s: %w", x.DistID, x.Host, err)
+	return s.writeEach(ctx, qSampleIns, func(ins *sql.Stmt) error {
+		for _, x := range ss {
+			if _, err := ins.ExecContext(ctx, x.DistID, x.Host, x.Role, toMs(x.At), x.State, x.Have,
+				x.BytesBT, x.BytesHTTPRelay, x.BytesHTTPOrigin, x.BytesUp, x.Peers, x.DistID); err != nil {
+				return fmt.Errorf("sample of %s/%s: %w", x.DistID, x.Host, err)
+			}
 		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // Samples answers a distribution's samples, oldest first.

@@ -354,6 +354,16 @@ func hostArgs(h api.Host) []any {
 	return []any{h.Name, jsonMap(h.Labels), jsonList(h.Roles), h.HTTPURL, h.BTAddr, h.Version, toMs(h.LastSeen)}
 }
 
+// checkHostNames refuses a batch of hosts with a nameless one, before any of them is written.
+func checkHostNames(hs []api.Host) error {
+	for _, h := range hs {
+		if h.Name == "" {
+			return errors.New("upsert hosts: empty name")
+		}
+	}
+	return nil
+}
+
 // UpsertHost inserts or updates a host by name.
 func (s *SQLite) UpsertHost(ctx context.Context, h api.Host) error {
 	if h.Name == "" {
@@ -371,29 +381,39 @@ func (s *SQLite) UpsertHosts(ctx context.Context, hs []api.Host) error {
 	if len(hs) == 0 {
 		return nil
 	}
-	for _, h := range hs {
-		if h.Name == "" {
-			return errors.New("upsert hosts: empty name")
+	if err := checkHostNames(hs); err != nil {
+		return err
+	}
+	err := s.writeEach(ctx, qHostUpsert, func(st *sql.Stmt) error {
+		for _, h := range hs {
+			if _, err := st.ExecContext(ctx, hostArgs(h)...); err != nil {
+				return fmt.Errorf("host %s: %w", h.Name, err)
+			}
 		}
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("upsert %d hosts: %w", len(hs), err)
-	}
-	defer tx.Rollback()
-	st, err := s.txStmt(ctx, tx, qHostUpsert)
-	if err != nil {
-		return fmt.Errorf("upsert %d hosts: %w", len(hs), err)
-	}
-	for _, h := range hs {
-		if _, err := st.ExecContext(ctx, hostArgs(h)...); err != nil {
-			return fmt.Errorf("upsert host %s: %w", h.Name, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("upsert %d hosts: %w", len(hs), err)
 	}
 	return s.markHeld()
+}
+
+// writeEach runs fn with the writer's statement for query in one transaction, and commits it
+// when fn succeeds: the batched writes of many rows with one statement.
+func (s *SQLite) writeEach(ctx context.Context, query string, fn func(st *sql.Stmt) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	if err := fn(st); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // TouchHost sets a host's last_seen.
@@ -417,23 +437,15 @@ func (s *SQLite) TouchHosts(ctx context.Context, seen map[string]time.Time) erro
 }
 
 func (s *SQLite) touchHosts(ctx context.Context, seen map[string]time.Time) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	upd, err := s.txStmt(ctx, tx, qTouchSeen)
-	if err != nil {
-		return err
-	}
-	defer upd.Close()
-	for name, at := range seen {
-		ms := toMs(at)
-		if _, err := upd.ExecContext(ctx, ms, name, ms); err != nil {
-			return fmt.Errorf("host %s: %w", name, err)
+	return s.writeEach(ctx, qTouchSeen, func(upd *sql.Stmt) error {
+		for name, at := range seen {
+			ms := toMs(at)
+			if _, err := upd.ExecContext(ctx, ms, name, ms); err != nil {
+				return fmt.Errorf("host %s: %w", name, err)
+			}
 		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // Host returns one host.
@@ -975,25 +987,19 @@ func (s *SQLite) AddEvents(ctx context.Context, es []Event) error {
 	if len(es) == 0 {
 		return nil
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("add %d events: %w", len(es), err)
-	}
-	defer tx.Rollback()
-	st, err := s.txStmt(ctx, tx, qEventIns)
-	if err != nil {
-		return fmt.Errorf("add %d events: %w", len(es), err)
-	}
 	now := time.Now()
-	for _, e := range es {
-		if e.At.IsZero() {
-			e.At = now
+	err := s.writeEach(ctx, qEventIns, func(st *sql.Stmt) error {
+		for _, e := range es {
+			if e.At.IsZero() {
+				e.At = now
+			}
+			if _, err := st.ExecContext(ctx, toMs(e.At), e.DistID, e.Host, e.Kind, e.Msg); err != nil {
+				return fmt.Errorf("event %s: %w", e.Kind, err)
+			}
 		}
-		if _, err := st.ExecContext(ctx, toMs(e.At), e.DistID, e.Host, e.Kind, e.Msg); err != nil {
-			return fmt.Errorf("add event %s: %w", e.Kind, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("add %d events: %w", len(es), err)
 	}
 	return nil

@@ -59,16 +59,14 @@ func (b *book) full() bool {
 	return b.count == b.n
 }
 
-// after waits until the version differs from v (or ctx ends) and answers a copy of the bitmap
-// and its version.
-func (b *book) after(ctx context.Context, v uint64) (bits, uint64) {
+// waitChange waits until the version differs from v (or ctx ends) and answers the version.
+func (b *book) waitChange(ctx context.Context, v uint64) uint64 {
 	for {
 		b.mu.Lock()
 		if b.version != v || ctx.Err() != nil {
-			out := append(bits(nil), b.have...)
 			ver := b.version
 			b.mu.Unlock()
-			return out, ver
+			return ver
 		}
 		ch := b.changed
 		b.mu.Unlock()

@@ -31,7 +31,7 @@ func (m *Member) Wait(ctx context.Context, i int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		_, v = m.bk.after(ctx, v)
+		v = m.bk.waitChange(ctx, v)
 	}
 	return nil
 }

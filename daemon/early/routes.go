@@ -113,7 +113,7 @@ func (r *Registry) have(w http.ResponseWriter, req *http.Request) {
 	rc := http.NewResponseController(w)
 	frame := make([]byte, 0, haveFrame(bk.n))
 	for {
-		_, ver := bk.after(ctx, v)
+		ver := bk.waitChange(ctx, v)
 		if ver == v {
 			return // Wait passed without a change: the peer asks again
 		}
